@@ -1,0 +1,135 @@
+"""The WebSocket endpoint as a raw ASGI app: handshake, then pump frames.
+
+Thin on purpose: it reads credentials and the Origin from the scope, accepts
+(a refused handshake is accepted and then closed with its code, because
+browsers cannot read an HTTP status from a failed WebSocket handshake), and
+moves frames between ASGI messages and :class:`~hubbub.connection.Connection`.
+"""
+
+from __future__ import annotations
+
+import logging
+from http.cookies import SimpleCookie
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs
+
+from hubbub.auth import Credentials
+from hubbub.core.origin import origin_allowed
+from hubbub.errors import AuthError, CloseCode
+
+if TYPE_CHECKING:
+    from starlette.types import Receive, Scope, Send
+
+    from hubbub.hub import Hub
+
+logger = logging.getLogger("hubbub.asgi")
+
+TOKEN_COOKIE = "hubbub_token"
+
+
+class AsgiTransport:
+    """:class:`~hubbub.connection.Transport` over an ASGI ``send``."""
+
+    __slots__ = ("_send",)
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+
+    async def send(self, text: str) -> None:
+        await self._send({"type": "websocket.send", "text": text})
+
+    async def close(self, code: int, reason: str) -> None:
+        await self._send({"type": "websocket.close", "code": code, "reason": reason[:120]})
+
+
+class WebSocketEndpoint:
+    """ASGI app serving protocol v1 for one hub."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        headers = _headers(scope)
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        hub = self.hub
+        refusal: tuple[CloseCode, str] | None = None
+        credentials: Credentials | None = None
+        origin = headers.get("origin")
+        if origin is not None and not origin_allowed(
+            origin, headers.get("host", ""), hub.settings.allowed_origins
+        ):
+            refusal = (CloseCode.FORBIDDEN, f"origin {origin!r} not allowed")
+        else:
+            try:
+                credentials = await self._authenticate(scope, headers, query)
+            except AuthError as exc:
+                refusal = (CloseCode.UNAUTHORIZED, str(exc))
+            else:
+                code = hub.admit(credentials)
+                if code is not None:
+                    refusal = (code, "connection limit reached")
+        await send({"type": "websocket.accept"})
+        if refusal is not None:
+            hub.metrics.count_error(refusal[0])
+            await send({"type": "websocket.close", "code": refusal[0], "reason": refusal[1]})
+            return
+        batch = query.get("batch", ["0"])[-1] in ("1", "true")
+        conn = await hub.connect(AsgiTransport(send), credentials, batch=batch)
+        try:
+            while True:
+                message = await receive()
+                kind = message["type"]
+                if kind == "websocket.receive":
+                    text = message.get("text")
+                    await hub.receive(
+                        conn, text if text is not None else message.get("bytes") or b""
+                    )
+                elif kind == "websocket.disconnect":
+                    break
+        finally:
+            conn.finished()
+            await conn.wait_closed()
+
+    async def _authenticate(
+        self, scope: Scope, headers: dict[str, str], query: dict[str, list[str]]
+    ) -> Credentials | None:
+        """Credentials from the app's authenticator or a token; ``None`` means the
+        client must send ``auth`` first."""
+        hub = self.hub
+        if hub.authenticator is not None:
+            credentials = await hub.authenticator(scope)
+            if credentials is not None:
+                return credentials
+        token = _token(headers, query)
+        if token is not None:
+            return hub.verifier.connection(token)
+        if hub.settings.allow_anonymous:
+            return Credentials(user="")
+        return None
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
+def _token(headers: dict[str, str], query: dict[str, list[str]]) -> str | None:
+    """The token from ``?token=``, ``Authorization: Bearer`` or the cookie, in that order."""
+    if "token" in query:
+        return query["token"][-1]
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    cookie_header = headers.get("cookie")
+    if cookie_header:
+        cookie: SimpleCookie = SimpleCookie()
+        try:
+            cookie.load(cookie_header)
+        except Exception:  # a malformed Cookie header is no token
+            return None
+        morsel = cookie.get(TOKEN_COOKIE)
+        if morsel is not None and morsel.value:
+            return morsel.value
+    return None

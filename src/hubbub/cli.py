@@ -1,0 +1,117 @@
+"""The ``hubbub`` command: serve, token, publish."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+
+from hubbub.auth import issue_token
+from hubbub.config import Settings, load_settings, with_development_defaults
+from hubbub.engines import is_single_process
+from hubbub.errors import ConfigError
+
+config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    envvar="HUBBUB_CONFIG",
+    help="TOML configuration file ([hub] and [namespaces.*] tables).",
+)
+
+
+def _settings(config_file: str | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(config_file, overrides=overrides)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+@click.version_option(package_name="hubbub")
+def main() -> None:
+    """hubbub: a real-time messaging hub for Python web apps."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to bind (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port to bind (default 8000).")
+@click.option("--engine", default=None, help="'memory' (default) or a redis:// URL.")
+@click.option("--workers", type=int, default=None, help="Worker processes (Redis engine only).")
+@click.option("--data-dir", default=None, help="Memory engine: keep history in SQLite here.")
+@click.option("--log-level", default="info", show_default=True)
+@config_option
+def serve(
+    host: str | None,
+    port: int | None,
+    engine: str | None,
+    workers: int | None,
+    data_dir: str | None,
+    log_level: str,
+    config_file: str | None,
+) -> None:
+    """Run the hub: WebSocket endpoint /ws, health, metrics, demo."""
+    import uvicorn
+
+    from hubbub.asgi.serve import export_settings, uvicorn_options
+
+    settings = _settings(
+        config_file, host=host, port=port, engine=engine, workers=workers, data_dir=data_dir
+    )
+    if settings.workers > 1 and is_single_process(settings.engine):
+        raise click.ClickException(
+            "--workers > 1 needs a shared engine: with the memory engine each worker "
+            "has its own subscribers, so a broadcast would silently reach only one "
+            "worker's clients. Use --engine redis://... or a single worker."
+        )
+    if not (settings.secret or settings.public_key):
+        settings = with_development_defaults(settings)
+        console = Console(stderr=True)
+        console.print(
+            "[bold yellow]DEVELOPMENT MODE[/]: no secret configured, generated for this run:\n"
+            f"  secret  = {settings.secret}\n"
+            f"  api_key = {settings.api_key}\n"
+            "Set HUBBUB_SECRET and HUBBUB_API_KEY (or [hub] secret/api_key) in production.\n"
+            f"Try: HUBBUB_SECRET={settings.secret} hubbub token --user alice"
+        )
+    export_settings(settings)
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(name)s %(message)s")
+    uvicorn.run(
+        "hubbub.asgi.serve:create_app",
+        factory=True,
+        workers=settings.workers,
+        log_level=log_level,
+        **uvicorn_options(settings),
+    )
+
+
+@main.command()
+@click.option("--user", required=True, help="User id (the `sub` claim).")
+@click.option("--ttl", type=float, default=3600, show_default=True, help="Seconds until expiry.")
+@click.option("--channels", default=None, help="Comma-separated glob patterns, e.g. 'chat:*'.")
+@click.option("--info", default=None, help='JSON shown in presence, e.g. \'{"name": "Alice"}\'.')
+@config_option
+def token(
+    user: str, ttl: float, channels: str | None, info: str | None, config_file: str | None
+) -> None:
+    """Print a connection JWT signed with the configured secret."""
+    settings = _settings(config_file)
+    if not settings.secret:
+        raise click.ClickException(
+            "no secret configured: set HUBBUB_SECRET or [hub] secret in --config "
+            "(tokens for RS256/ES256 keys are signed by your own backend)"
+        )
+    try:
+        info_value = None if info is None else json.loads(info)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--info") from None
+    patterns = [p.strip() for p in channels.split(",") if p.strip()] if channels else None
+    click.echo(issue_token(settings.secret, user, ttl=ttl, channels=patterns, info=info_value))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

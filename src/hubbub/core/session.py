@@ -1,0 +1,169 @@
+"""The per-connection state machine of protocol v1, with no I/O.
+
+A :class:`Session` takes frames and the time, and answers with what to do:
+:class:`Execute` a command (the hub does the I/O), :class:`Send` a frame now,
+or :class:`Close` the connection. It owns everything about a connection that
+needs no engine: the auth state, frame size and rate limits, heartbeats and the
+set of subscribed channels. ``tick(now)`` is called at ``next_deadline()``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from hubbub.core import protocol
+from hubbub.core.ratelimit import SlidingCounter, TokenBucket
+from hubbub.errors import CloseCode, CommandError, ErrorCode
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_message_size: int = 65536
+    rate_limit: float = 20.0
+    rate_burst: int = 50
+    ping_interval: float = 25.0
+    pong_timeout: float = 10.0
+    auth_timeout: float = 10.0
+    abuse_limit: int = 100
+    """More rejected (429) frames than this within ``abuse_window`` closes 4029."""
+    abuse_window: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Execute:
+    command: protocol.Command
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    frame: str
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    code: CloseCode
+    reason: str
+
+
+Action = Execute | Send | Close
+
+
+class State(enum.Enum):
+    AWAITING_AUTH = "awaiting_auth"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+def error_frame(code: ErrorCode | int, message: str, id: int | None = None) -> str:
+    return protocol.encode(protocol.Error(code=int(code), message=message, id=id))
+
+
+class Session:
+    """Protocol state of one connection. Not thread-safe; one per connection."""
+
+    def __init__(self, limits: Limits, now: float, *, authenticated: bool) -> None:
+        self.limits = limits
+        self.state = State.OPEN if authenticated else State.AWAITING_AUTH
+        self.channels: set[str] = set()
+        """Channels subscribed or being subscribed (409 on a second subscribe)."""
+        self._bucket = TokenBucket(limits.rate_limit, limits.rate_burst, now)
+        self._abuse = SlidingCounter(limits.abuse_limit, limits.abuse_window)
+        self._auth_deadline = now + limits.auth_timeout
+        self._next_ping = now + limits.ping_interval
+        self._pong_deadline: float | None = None
+
+    # -- frames in --------------------------------------------------------------
+
+    def receive(self, frame: str | bytes, now: float) -> Action | None:
+        """Handle one client frame."""
+        if self.state is State.CLOSED:
+            return None
+        if self._too_big(frame):
+            return self._close(
+                CloseCode.MESSAGE_TOO_BIG,
+                f"frame exceeds max_message_size ({self.limits.max_message_size} bytes)",
+            )
+        try:
+            command = protocol.decode_command(frame)
+        except protocol.DecodeError as exc:
+            if not self._bucket.take(now):
+                return self._rate_limited(exc.id, now)
+            if self.state is State.AWAITING_AUTH:
+                return self._close(CloseCode.UNAUTHORIZED, "first frame must be auth")
+            return Send(error_frame(ErrorCode.BAD_REQUEST, exc.message, exc.id))
+        if isinstance(command, protocol.Pong):
+            self._pong_deadline = None
+            return None
+        if not self._bucket.take(now):
+            return self._rate_limited(command.id, now)
+        if self.state is State.AWAITING_AUTH:
+            if isinstance(command, protocol.Auth):
+                return Execute(command)
+            return self._close(CloseCode.UNAUTHORIZED, "first frame must be auth")
+        if isinstance(command, protocol.Ping):
+            return Send(protocol.PONG_FRAME)
+        if isinstance(command, protocol.Auth):
+            return Send(error_frame(ErrorCode.BAD_REQUEST, "already authenticated", command.id))
+        return Execute(command)
+
+    def authenticated(self) -> None:
+        """The ``auth`` frame was accepted."""
+        if self.state is State.AWAITING_AUTH:
+            self.state = State.OPEN
+
+    def _too_big(self, frame: str | bytes) -> bool:
+        limit = self.limits.max_message_size
+        size = len(frame)
+        if size > limit:
+            return True
+        # A str of n characters is at most 4n UTF-8 bytes: encode only when in doubt.
+        return isinstance(frame, str) and size * 4 > limit and len(frame.encode()) > limit
+
+    def _rate_limited(self, id: int | None, now: float) -> Action:
+        if self._abuse.add(now):
+            return self._close(CloseCode.RATE_LIMIT_ABUSE, "sustained rate-limit abuse")
+        return Send(error_frame(ErrorCode.RATE_LIMITED, "rate limit exceeded", id))
+
+    # -- subscriptions ----------------------------------------------------------
+
+    def begin_subscribe(self, channel: str) -> None:
+        """Reserve ``channel``; raises 409 when already subscribed (or subscribing)."""
+        if channel in self.channels:
+            raise CommandError(ErrorCode.ALREADY_SUBSCRIBED, f"already subscribed to {channel!r}")
+        self.channels.add(channel)
+
+    def end_subscribe(self, channel: str) -> None:
+        """Forget ``channel`` (unsubscribed, or the subscribe failed)."""
+        self.channels.discard(channel)
+
+    # -- time -------------------------------------------------------------------
+
+    def next_deadline(self) -> float:
+        if self.state is State.AWAITING_AUTH:
+            return min(self._auth_deadline, self._next_ping)
+        if self._pong_deadline is not None:
+            return min(self._pong_deadline, self._next_ping)
+        return self._next_ping
+
+    def tick(self, now: float) -> Action | None:
+        """Heartbeat and auth timeouts; call at (or after) ``next_deadline()``."""
+        if self.state is State.CLOSED:
+            return None
+        if self.state is State.AWAITING_AUTH and now >= self._auth_deadline:
+            return self._close(CloseCode.UNAUTHORIZED, "auth timeout")
+        if self._pong_deadline is not None and now >= self._pong_deadline:
+            return self._close(CloseCode.HEARTBEAT_TIMEOUT, "no pong")
+        if now >= self._next_ping:
+            self._next_ping = now + self.limits.ping_interval
+            if self._pong_deadline is None:
+                self._pong_deadline = now + self.limits.pong_timeout
+            return Send(protocol.PING_FRAME)
+        return None
+
+    def close(self) -> None:
+        self.state = State.CLOSED
+
+    def _close(self, code: CloseCode, reason: str) -> Close:
+        self.state = State.CLOSED
+        return Close(code, reason)

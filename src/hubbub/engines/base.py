@@ -1,0 +1,127 @@
+"""The engine contract: what the hub needs from a broker, history and presence.
+
+The hub talks only to :class:`Engine`; it never knows which implementation it
+has. An engine:
+
+* assigns offsets and appends to history **atomically with** publishing, so
+  every node sees one order per channel and recovery works across nodes;
+* delivers, through :class:`EngineEvents`, every publication, join and leave of
+  the channels this node subscribed to, per channel in offset order;
+* keeps presence with expiry, so that a crashed node's clients disappear.
+
+Failures to reach the backing store raise :class:`hubbub.errors.EngineUnavailable`.
+The conformance suite in ``tests/engines/conformance.py`` is the executable form
+of this contract; every engine passes it unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from msgspec import Raw
+
+from hubbub.core.history import HistoryOptions, HistoryResult
+from hubbub.core.presence import PresenceStats
+from hubbub.core.protocol import ClientInfo, Publication, StreamPosition
+
+__all__ = [
+    "Engine",
+    "EngineEvents",
+    "HistoryOptions",
+    "HistoryResult",
+    "PresenceStats",
+]
+
+
+class EngineEvents(Protocol):
+    """Callbacks an engine makes into the hub. They never block and never raise."""
+
+    def on_publication(self, channel: str, epoch: str, publication: Publication) -> None: ...
+
+    def on_join(self, channel: str, info: ClientInfo) -> None: ...
+
+    def on_leave(self, channel: str, info: ClientInfo) -> None: ...
+
+    def on_disconnect_user(self, user: str) -> None:
+        """Close every local connection of ``user`` (the API's disconnect)."""
+        ...
+
+    def on_engine_state(self, ready: bool) -> None:
+        """The engine lost (``False``) or regained (``True``) its link; after
+        ``True`` the hub re-checks its channels' positions for gaps."""
+        ...
+
+
+class Engine(Protocol):
+    """Broker + history + presence, behind one small interface."""
+
+    async def start(self, events: EngineEvents) -> None:
+        """Connect (retrying with backoff where that makes sense) and begin
+        delivering events. Raises ``ConfigError`` for unusable settings."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def ready(self) -> bool:
+        """Whether publishes can succeed right now (the health of ``/ready``)."""
+        ...
+
+    # -- broker + history ---------------------------------------------------
+
+    async def publish(
+        self,
+        channel: str,
+        data: Raw,
+        *,
+        info: ClientInfo | None,
+        history: HistoryOptions,
+    ) -> StreamPosition:
+        """Assign the next offset, keep it in history, deliver it to every node
+        subscribed to ``channel``; return its position once all of that is
+        done (and durable, for durable engines)."""
+        ...
+
+    async def publish_join(self, channel: str, info: ClientInfo) -> None: ...
+
+    async def publish_leave(self, channel: str, info: ClientInfo) -> None: ...
+
+    async def disconnect_user(self, user: str) -> None:
+        """Ask every node (this one included) to close ``user``'s connections."""
+        ...
+
+    async def subscribe(self, channel: str) -> None:
+        """Start delivering ``channel``'s events to this node. Once this returns,
+        no publication assigned afterwards is missed."""
+        ...
+
+    async def unsubscribe(self, channel: str) -> None: ...
+
+    async def history(
+        self,
+        channel: str,
+        *,
+        since: int | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> HistoryResult:
+        """Kept publications of ``channel``.
+
+        ``since=None``: from the oldest kept (``reverse``: from the newest, newest
+        first). ``since=N``: those with offset > N in order (``reverse``: offset
+        < N, newest first). ``limit`` caps the count (``None``: all kept,
+        ``0``: none, only the top position). A channel never published to has
+        top offset 0 and a fresh epoch, which the engine remembers.
+        """
+        ...
+
+    # -- presence -------------------------------------------------------------
+
+    async def add_presence(self, channel: str, info: ClientInfo, ttl: float) -> None:
+        """Add or refresh ``info.client`` in ``channel``'s presence for ``ttl`` s."""
+        ...
+
+    async def remove_presence(self, channel: str, client: str) -> None: ...
+
+    async def presence(self, channel: str) -> dict[str, ClientInfo]: ...
+
+    async def presence_stats(self, channel: str) -> PresenceStats: ...

@@ -1,0 +1,560 @@
+"""The hub: one node's connections, subscriptions and fan-out over an engine.
+
+The hub is the asyncio heart. It accepts connections from a transport, runs
+their commands (see :mod:`hubbub.commands`), and turns engine events into
+queued frames. Fan-out encodes a publication once and appends that one string
+to each live subscriber's bounded queue: no await, task or copy per subscriber.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from hubbub.auth import Credentials, TokenVerifier
+from hubbub.commands import execute
+from hubbub.config import Settings, with_development_defaults
+from hubbub.connection import Connection, Transport
+from hubbub.core import protocol
+from hubbub.core.channels import Namespaces, personal_channel
+from hubbub.core.history import HistoryOptions, HistoryResult, is_recovered
+from hubbub.core.protocol import ClientInfo, Publication, StreamPosition
+from hubbub.core.registry import Buffered, ChannelSubscribers, Registry
+from hubbub.core.session import Close, Execute, Limits, Send, Session, error_frame
+from hubbub.engines import create_engine
+from hubbub.engines.base import Engine
+from hubbub.errors import CloseCode, CommandError, ConfigError, ErrorCode
+from hubbub.metrics import HubMetrics
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Scope
+
+logger = logging.getLogger("hubbub")
+
+Authorizer = Callable[[str, str, str], Awaitable[bool]]
+"""``(user, action, channel) -> allowed``; action is subscribe, publish, history or presence."""
+
+Authenticator = Callable[["Scope"], Awaitable[Credentials | None]]
+"""Called at the handshake with the ASGI scope; ``None`` falls back to the token."""
+
+
+@dataclass(frozen=True, slots=True)
+class RpcContext:
+    """What an rpc handler knows about its caller."""
+
+    hub: Hub
+    client: str
+    user: str
+    credentials: Credentials
+
+
+RpcHandler = Callable[[RpcContext, Any], Awaitable[Any]]
+
+
+class Hub:
+    """A messaging hub. Mount :attr:`asgi` in any ASGI app, or run ``hubbub serve``.
+
+    ``options`` are :class:`~hubbub.config.Settings` fields (``secret=...``,
+    ``namespaces={...}``), used when ``settings`` is not given. ``engine`` is an
+    :class:`~hubbub.engines.base.Engine` or a URL (``"memory"``, ``"redis://..."``).
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        engine: Engine | str | None = None,
+        authorizer: Authorizer | None = None,
+        authenticator: Authenticator | None = None,
+        **options: Any,
+    ) -> None:
+        if settings is None:
+            try:
+                settings = msgspec.convert(options, Settings)
+            except msgspec.ValidationError as exc:
+                raise ConfigError(f"invalid hub option: {exc}") from None
+        elif options:
+            raise TypeError("pass either settings or keyword options, not both")
+        if not (settings.secret or settings.public_key):
+            settings = with_development_defaults(settings)
+            logger.warning(
+                "hubbub: no secret configured; using a random one (development mode). "
+                "Tokens will not survive a restart."
+            )
+        self.settings = settings
+        self.namespaces: Namespaces = settings.namespace_table()
+        self.verifier = TokenVerifier(secret=settings.secret, public_key=settings.public_key)
+        if engine is None:
+            engine = settings.engine
+        self.engine: Engine = (
+            create_engine(engine, data_dir=settings.data_dir) if isinstance(engine, str) else engine
+        )
+        self.authorizer = authorizer
+        self.authenticator = authenticator
+        self.metrics = HubMetrics()
+        self.limits = Limits(
+            max_message_size=settings.max_message_size,
+            rate_limit=settings.rate_limit,
+            rate_burst=settings.rate_burst,
+            ping_interval=settings.ping_interval,
+            pong_timeout=settings.pong_timeout,
+            auth_timeout=settings.auth_timeout,
+        )
+        self.node_id = uuid.uuid4().hex[:12]
+        self.started_at = time.time()
+        self.connections: dict[str, Connection] = {}
+        self.users: dict[str, set[Connection]] = {}
+        self.rpc_handlers: dict[str, RpcHandler] = {}
+        self.registry: Registry[Connection] = Registry()
+        self._node_channels: set[str] = set()
+        self._channel_locks: dict[str, asyncio.Lock] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+        self._start_lock: asyncio.Lock | None = None
+        self._started = False
+        self._closing = False
+        self._asgi: ASGIApp | None = None
+
+    # -- lifecycle --------------------------------------------------------------
+
+    @property
+    def asgi(self) -> ASGIApp:
+        """The ASGI app: ``/ws``, health, metrics and (when on) the demo."""
+        if self._asgi is None:
+            from hubbub.asgi.app import build_app
+
+            self._asgi = build_app(self)
+        return self._asgi
+
+    async def start(self) -> None:
+        """Start the engine. Called by the ASGI lifespan, or lazily on first use
+        (a mounted sub-app gets no lifespan events from Starlette)."""
+        if self._started:
+            return
+        if self._start_lock is None:
+            self._start_lock = asyncio.Lock()
+        async with self._start_lock:
+            if self._started:
+                return
+            await self.engine.start(self)
+            self._started = True
+            self._spawn(self._refresh_presence_forever())
+
+    async def close(self) -> None:
+        """Close every connection with 1012 (server restarting) and stop the engine."""
+        if self._closing:
+            return
+        self._closing = True
+        await asyncio.gather(
+            *(c.close(CloseCode.SERVER_RESTART, "server restarting") for c in self.live())
+        )
+        tasks = list(self._background)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._started:
+            await self.engine.close()
+            self._started = False
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: object = None) -> AsyncIterator[None]:
+        """For ``FastAPI(lifespan=hub.lifespan)`` / ``Starlette(lifespan=...)``."""
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.close()
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def live(self) -> list[Connection]:
+        return list(self.connections.values())
+
+    # -- app-facing API -----------------------------------------------------------
+
+    async def publish(self, channel: str, data: Any, *, raw: bool = False) -> StreamPosition:
+        """Publish ``data`` (any JSON value; or JSON bytes with ``raw=True``) as the server.
+
+        Namespace rules on client publishing do not apply: the server may publish
+        anywhere. Returns the publication's offset and epoch."""
+        self.namespaces.resolve(channel)
+        payload = msgspec.Raw(data) if raw else protocol.raw_json(data)
+        return await self.engine_publish(channel, payload, info=None)
+
+    def rpc(self, method: str) -> Callable[[RpcHandler], RpcHandler]:
+        """Decorator registering an rpc handler: ``@hub.rpc("echo")``."""
+
+        def register(handler: RpcHandler) -> RpcHandler:
+            self.rpc_handlers[method] = handler
+            return handler
+
+        return register
+
+    async def disconnect_user(self, user: str) -> None:
+        """Close every connection of ``user`` on every node (4003)."""
+        await self.start()
+        await self.engine.disconnect_user(user)
+
+    async def engine_publish(
+        self, channel: str, data: msgspec.Raw, *, info: ClientInfo | None
+    ) -> StreamPosition:
+        await self.start()
+        options = self.namespaces.resolve(channel)
+        if len(data) > self.settings.max_message_size:
+            raise CommandError(
+                ErrorCode.PAYLOAD_TOO_LARGE,
+                f"`data` exceeds max_message_size ({self.settings.max_message_size} bytes)",
+            )
+        history = (
+            HistoryOptions(options.history_size, options.history_ttl)
+            if options.history_enabled
+            else HistoryOptions(0, 0)
+        )
+        started = time.perf_counter()
+        position = await self.engine.publish(channel, data, info=info, history=history)
+        self.metrics.publish_latency.observe(time.perf_counter() - started)
+        return position
+
+    # -- connections ----------------------------------------------------------------
+
+    def admit(self, credentials: Credentials | None) -> CloseCode | None:
+        """Whether a new connection may open now; the close code if not."""
+        if self._closing:
+            return CloseCode.SERVER_RESTART
+        limit = self.settings.max_connections
+        if limit and len(self.connections) >= limit:
+            return CloseCode.FORBIDDEN
+        per_user = self.settings.max_connections_per_user
+        if (
+            credentials is not None
+            and credentials.user
+            and per_user
+            and len(self.users.get(credentials.user, ())) >= per_user
+        ):
+            return CloseCode.FORBIDDEN
+        return None
+
+    async def connect(
+        self, transport: Transport, credentials: Credentials | None, *, batch: bool = False
+    ) -> Connection:
+        """Register an accepted connection. Without credentials it must send
+        ``auth`` first. Returns once ``welcome`` (and the personal channel) is live."""
+        await self.start()
+        loop = asyncio.get_running_loop()
+        conn = Connection(
+            client_id=uuid.uuid4().hex,
+            credentials=credentials or Credentials(user=""),
+            session=Session(self.limits, loop.time(), authenticated=credentials is not None),
+            transport=transport,
+            max_queue_bytes=self.settings.max_queue_bytes,
+            batch=batch,
+            on_close=self._forget,
+        )
+        self.connections[conn.client_id] = conn
+        self.metrics.connections.inc()
+        conn.start()
+        if credentials is not None:
+            await self.welcome(conn, credentials)
+        self._schedule_tick(conn)
+        return conn
+
+    async def welcome(self, conn: Connection, credentials: Credentials) -> None:
+        """Bind ``credentials`` to ``conn``, go live on its personal channel, say welcome."""
+        conn.credentials = credentials
+        conn.info = ClientInfo(client=conn.client_id, user=credentials.user, info=credentials.info)
+        if credentials.user:
+            self.users.setdefault(credentials.user, set()).add(conn)
+            channel = personal_channel(credentials.user)
+            conn.session.begin_subscribe(channel)
+            self.registry.add_syncing(channel, conn.client_id)
+            await self.node_subscribe(channel)
+            for item in self.registry.promote(channel, conn.client_id, conn, -1, ""):
+                conn.enqueue(item.frame, item.size)
+        conn.session.authenticated()
+        conn.send_text(
+            protocol.encode(
+                protocol.Welcome(
+                    client=conn.client_id,
+                    user=credentials.user,
+                    ping_interval=self.settings.ping_interval,
+                )
+            )
+        )
+
+    async def receive(self, conn: Connection, frame: str | bytes) -> None:
+        """Handle one frame from ``conn``; commands run one at a time per connection."""
+        loop = asyncio.get_running_loop()
+        action = conn.session.receive(frame, loop.time())
+        if action is None:
+            return
+        if isinstance(action, Send):
+            if action.frame is not protocol.PONG_FRAME:
+                self.metrics.count_error(ErrorCode.BAD_REQUEST)
+            conn.send_text(action.frame)
+        elif isinstance(action, Close):
+            self.metrics.count_error(action.code)
+            conn.abort(action.code, action.reason)
+        elif isinstance(action, Execute):
+            await self._execute(conn, action.command)
+
+    async def _execute(self, conn: Connection, command: protocol.Command) -> None:
+        kind = type(command).__struct_config__.tag
+        counter = self.metrics.in_by_type.get(str(kind))
+        if counter is not None:
+            counter.inc()
+        try:
+            reply = await execute(self, conn, command)
+        except CommandError as exc:
+            self.metrics.count_error(exc.code)
+            conn.send_text(error_frame(exc.code, exc.message, command.id))
+            return
+        except Exception:
+            reference = secrets.token_hex(4)
+            logger.exception("internal error handling %s (ref %s)", kind, reference)
+            self.metrics.count_error(ErrorCode.INTERNAL)
+            conn.send_text(
+                error_frame(ErrorCode.INTERNAL, f"internal error (ref {reference})", command.id)
+            )
+            return
+        if reply is not None and command.id is not None:
+            conn.send_text(protocol.encode(reply))
+
+    def _schedule_tick(self, conn: Connection) -> None:
+        conn.schedule(conn.session.next_deadline(), lambda: self._tick(conn))
+
+    def _tick(self, conn: Connection) -> None:
+        action = conn.session.tick(asyncio.get_running_loop().time())
+        if isinstance(action, Send):
+            conn.send_text(action.frame)
+        elif isinstance(action, Close):
+            self.metrics.count_error(action.code)
+            conn.abort(action.code, action.reason)
+            return
+        self._schedule_tick(conn)
+
+    def _forget(self, conn: Connection) -> None:
+        """Called once when ``conn`` closes: drop it and its subscriptions."""
+        if self.connections.pop(conn.client_id, None) is None:
+            return
+        self.metrics.connections.dec()
+        if conn.close_code == CloseCode.SLOW_CONSUMER:
+            self.metrics.queue_overflows.inc()
+        user_conns = self.users.get(conn.user)
+        if user_conns is not None:
+            user_conns.discard(conn)
+            if not user_conns:
+                del self.users[conn.user]
+        channels = list(conn.session.channels)
+        conn.session.channels.clear()
+        for channel in channels:
+            self.registry.remove(channel, conn.client_id)
+        self.metrics.subscriptions.set(self.registry.subscription_count())
+        if channels:
+            self._spawn(self._after_leaving(conn, channels))
+
+    async def _after_leaving(self, conn: Connection, channels: Iterable[str]) -> None:
+        for channel in channels:
+            try:
+                await self.leave(conn, channel)
+            except Exception as exc:  # engine down: presence expires by itself
+                logger.debug("cleanup of %s in %s failed: %r", conn.client_id, channel, exc)
+
+    # -- subscriptions ----------------------------------------------------------------
+
+    async def node_subscribe(self, channel: str) -> None:
+        """Make sure this node receives ``channel``'s events."""
+        if channel in self._node_channels:
+            return
+        lock = self._channel_locks.setdefault(channel, asyncio.Lock())
+        async with lock:
+            if channel not in self._node_channels:
+                await self.engine.subscribe(channel)
+                self._node_channels.add(channel)
+        self._drop_lock(channel, lock)
+
+    async def node_unsubscribe(self, channel: str) -> None:
+        """Stop receiving ``channel`` when no local subscriber is left."""
+        lock = self._channel_locks.setdefault(channel, asyncio.Lock())
+        async with lock:
+            if channel in self._node_channels and channel not in self.registry:
+                self._node_channels.discard(channel)
+                await self.engine.unsubscribe(channel)
+        self._drop_lock(channel, lock)
+
+    def _drop_lock(self, channel: str, lock: asyncio.Lock) -> None:
+        if not lock.locked() and self._channel_locks.get(channel) is lock:
+            del self._channel_locks[channel]
+
+    async def join(
+        self, conn: Connection, channel: str, since: StreamPosition | None, *, presence: bool
+    ) -> tuple[HistoryResult, bool | None]:
+        """Subscribe ``conn`` to ``channel``: returns the position (and the missed
+        publications when ``since`` recovers) and ``recovered``. The caller queues
+        the ack and then calls :meth:`go_live`."""
+        self.registry.add_syncing(channel, conn.client_id)
+        try:
+            await self.node_subscribe(channel)
+            if since is None:
+                result = await self.engine.history(channel, limit=0)
+                recovered = None
+            else:
+                result = await self.engine.history(channel, since=since.offset)
+                recovered = is_recovered(since, result)
+                if not recovered:
+                    result = HistoryResult([], result.offset, result.epoch)
+            if presence:
+                await self.engine.add_presence(channel, conn.info, self.settings.presence_ttl)
+        except BaseException:
+            if self.registry.remove(channel, conn.client_id):
+                self._spawn(self.node_unsubscribe(channel))
+            raise
+        return result, recovered
+
+    def go_live(self, conn: Connection, channel: str, result: HistoryResult) -> None:
+        """Release what was published while ``conn`` was syncing, after its ack."""
+        after = result.publications[-1].offset if result.publications else result.offset
+        for item in self.registry.promote(channel, conn.client_id, conn, after, result.epoch):
+            conn.enqueue(item.frame, item.size)
+        self.metrics.subscriptions.set(self.registry.subscription_count())
+
+    async def leave(self, conn: Connection, channel: str) -> None:
+        """Engine-side cleanup after ``conn`` left ``channel`` (already out of the registry)."""
+        if channel not in self.registry:
+            await self.node_unsubscribe(channel)
+        options = self.namespaces.resolve(channel)
+        if channel.startswith("#"):
+            return
+        if options.presence:
+            await self.engine.remove_presence(channel, conn.client_id)
+        if options.join_leave:
+            await self.engine.publish_leave(channel, conn.info)
+
+    async def _refresh_presence_forever(self) -> None:
+        """Re-add presence of local clients well before ``presence_ttl`` runs out."""
+        interval = self.settings.presence_ttl / 3
+        while True:
+            await asyncio.sleep(interval)
+            for conn in self.live():
+                for channel in list(conn.session.channels):
+                    if channel.startswith("#") or channel not in self.registry:
+                        continue
+                    try:
+                        if self.namespaces.resolve(channel).presence:
+                            await self.engine.add_presence(
+                                channel, conn.info, self.settings.presence_ttl
+                            )
+                    except Exception as exc:
+                        logger.debug("presence refresh failed: %r", exc)
+
+    # -- engine events (EngineEvents) ---------------------------------------------------
+
+    def on_publication(self, channel: str, epoch: str, publication: Publication) -> None:
+        subs = self.registry.get(channel)
+        if subs is None:
+            return
+        if subs.held is not None:
+            subs.held.append((epoch, publication))
+            return
+        if epoch == subs.epoch and subs.offset >= 0 and publication.offset > subs.offset + 1:
+            logger.warning(
+                "gap in %s: %d -> %d; fetching the missed publications",
+                channel,
+                subs.offset,
+                publication.offset,
+            )
+            subs.held = [(epoch, publication)]
+            self._spawn(self._fill_gap(channel))
+            return
+        self._deliver(subs, channel, epoch, publication)
+
+    def _deliver(
+        self,
+        subs: ChannelSubscribers[Connection],
+        channel: str,
+        epoch: str,
+        publication: Publication,
+    ) -> None:
+        if epoch == subs.epoch and publication.offset <= subs.offset:
+            return  # already delivered (a gap fill overlapped the live stream)
+        subs.epoch = epoch
+        subs.offset = publication.offset
+        encoded = protocol.encode_json(
+            protocol.Message(
+                channel=channel,
+                data=publication.data,
+                offset=publication.offset,
+                epoch=epoch,
+                info=publication.info,
+            )
+        )
+        frame = encoded.decode()
+        size = len(encoded)
+        for conn in subs.live.values():
+            conn.enqueue(frame, size)
+        if subs.syncing:
+            for buffer in subs.syncing.values():
+                buffer.append(Buffered(publication.offset, epoch, frame, size))
+        self.metrics.out_messages.inc(len(subs.live))
+
+    def _broadcast_event(self, channel: str, frame: str, skip: str) -> None:
+        subs = self.registry.get(channel)
+        if subs is None:
+            return
+        size = len(frame.encode())
+        for client, conn in subs.live.items():
+            if client != skip:
+                conn.enqueue(frame, size)
+
+    def on_join(self, channel: str, info: ClientInfo) -> None:
+        frame = protocol.encode(protocol.Join(channel=channel, info=info))
+        self._broadcast_event(channel, frame, info.client)
+
+    def on_leave(self, channel: str, info: ClientInfo) -> None:
+        frame = protocol.encode(protocol.Leave(channel=channel, info=info))
+        self._broadcast_event(channel, frame, info.client)
+
+    def on_disconnect_user(self, user: str) -> None:
+        for conn in list(self.users.get(user, ())):
+            conn.abort(CloseCode.FORBIDDEN, "disconnected by the server")
+
+    def on_engine_state(self, ready: bool) -> None:
+        if not ready:
+            logger.warning("engine link lost; delivery resumes when it is back")
+            return
+        logger.info("engine link is back; checking %d channels for gaps", len(self.registry))
+        for channel in self.registry.channels():
+            subs = self.registry.get(channel)
+            if subs is not None and subs.held is None and subs.offset >= 0:
+                subs.held = []
+                self._spawn(self._fill_gap(channel))
+
+    async def _fill_gap(self, channel: str) -> None:
+        """Deliver what this node missed in ``channel``, then what was held meanwhile.
+
+        If the engine lost that history (new epoch) the held publications go out
+        as they are: subscribers see the new epoch and know to recover."""
+        subs = self.registry.get(channel)
+        if subs is None:
+            return
+        try:
+            result = await self.engine.history(channel, since=subs.offset)
+            if result.epoch == subs.epoch:
+                for publication in result.publications:
+                    self._deliver(subs, channel, result.epoch, publication)
+        except Exception as exc:
+            logger.warning("could not fetch missed publications of %s: %r", channel, exc)
+        finally:
+            held, subs.held = subs.held or [], None
+            for epoch, publication in held:
+                self._deliver(subs, channel, epoch, publication)

@@ -1,0 +1,136 @@
+"""Test support: a real uvicorn server on a free port and a real WebSocket client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import uvicorn
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from hubbub.asgi.serve import uvicorn_options
+from hubbub.hub import Hub
+
+SECRET = "test-secret-with-at-least-32-bytes!!"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip when a dependency is missing, except in CI, where that is a failure."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"missing dependency in CI: {reason}")
+    pytest.skip(reason)
+
+
+@contextlib.asynccontextmanager
+async def serve(app: Any, hub: Hub | None = None, **overrides: Any) -> AsyncIterator[str]:
+    """Run ``app`` under uvicorn on 127.0.0.1:<free port>; yields ``host:port``."""
+    options = uvicorn_options(hub.settings) if hub is not None else {"lifespan": "on"}
+    options.update(host="127.0.0.1", port=0, log_level="warning", **overrides)
+    server = uvicorn.Server(uvicorn.Config(app, **options))
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("server stopped during start-up")
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 15)
+
+
+class Client:
+    """A protocol v1 test client over a real ``websockets`` connection."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.frames: list[dict[str, Any]] = []
+        self._ids = 0
+
+    async def send(self, frame: dict[str, Any] | str) -> None:
+        await self.ws.send(frame if isinstance(frame, str) else json.dumps(frame))
+
+    async def _read(self, timeout: float) -> dict[str, Any]:
+        raw = await asyncio.wait_for(self.ws.recv(), timeout)
+        frames = [json.loads(line) for line in str(raw).split("\n")]
+        self.frames.extend(frames[1:])
+        return frames[0]  # type: ignore[no-any-return]
+
+    async def next(self, kind: str | None = None, *, timeout: float = 5.0) -> dict[str, Any]:
+        """The next frame (of ``kind``), keeping others for later calls."""
+        for i, frame in enumerate(self.frames):
+            if kind is None or frame.get("type") == kind:
+                return self.frames.pop(i)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            frame = await self._read(max(0.01, deadline - loop.time()))
+            if kind is None or frame.get("type") == kind:
+                return frame
+            self.frames.append(frame)
+
+    async def request(self, kind: str, *, timeout: float = 5.0, **fields: Any) -> dict[str, Any]:
+        """Send a command with a fresh id; return its ack or error."""
+        self._ids += 1
+        my_id = self._ids
+        await self.send({"type": kind, "id": my_id, **fields})
+        for i, frame in enumerate(self.frames):
+            if frame.get("id") == my_id:
+                return self.frames.pop(i)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            frame = await self._read(max(0.01, deadline - loop.time()))
+            if frame.get("id") == my_id and frame.get("type") in ("ack", "error"):
+                return frame
+            self.frames.append(frame)
+
+    async def ok(self, kind: str, **fields: Any) -> dict[str, Any]:
+        reply = await self.request(kind, **fields)
+        assert reply["type"] == "ack", reply
+        return reply
+
+    async def closed(self, *, timeout: float = 5.0) -> int | None:
+        """Read until the server closes; the close code."""
+        with contextlib.suppress(ConnectionClosed):
+            async with asyncio.timeout(timeout):
+                while True:
+                    await self.ws.recv()
+        return self.ws.close_code
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+@contextlib.asynccontextmanager
+async def client(
+    address: str,
+    *,
+    token: str | None = None,
+    path: str = "/ws",
+    query: str = "",
+    welcome: bool = True,
+    **kwargs: Any,
+) -> AsyncIterator[Client]:
+    """Connect to ``ws://address{path}``; waits for ``welcome`` unless told not to."""
+    params = [p for p in (f"token={token}" if token else "", query) if p]
+    url = f"ws://{address}{path}" + ("?" + "&".join(params) if params else "")
+    async with connect(url, max_size=None, **kwargs) as ws:
+        c = Client(ws)
+        if welcome:
+            frame = await c.next()
+            assert frame["type"] == "welcome", frame
+            c.welcome = frame  # type: ignore[attr-defined]
+        yield c
