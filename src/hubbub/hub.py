@@ -183,14 +183,25 @@ class Hub:
 
     # -- app-facing API -----------------------------------------------------------
 
-    async def publish(self, channel: str, data: Any, *, raw: bool = False) -> StreamPosition:
+    async def publish(
+        self,
+        channel: str,
+        data: Any,
+        *,
+        raw: bool = False,
+        idempotency_key: str | None = None,
+    ) -> StreamPosition:
         """Publish ``data`` (any JSON value; or JSON bytes with ``raw=True``) as the server.
 
         Namespace rules on client publishing do not apply: the server may publish
-        anywhere. Returns the publication's offset and epoch."""
+        anywhere. Returns the publication's offset and epoch. The same
+        ``idempotency_key`` on the same channel within 5 minutes publishes once and
+        returns the first result."""
         self.namespaces.resolve(channel)
         payload = msgspec.Raw(data) if raw else protocol.raw_json(data)
-        return await self.engine_publish(channel, payload, info=None)
+        return await self.engine_publish(
+            channel, payload, info=None, idempotency_key=idempotency_key
+        )
 
     def rpc(self, method: str) -> Callable[[RpcHandler], RpcHandler]:
         """Decorator registering an rpc handler: ``@hub.rpc("echo")``."""
@@ -207,7 +218,12 @@ class Hub:
         await self.engine.disconnect_user(user)
 
     async def engine_publish(
-        self, channel: str, data: msgspec.Raw, *, info: ClientInfo | None
+        self,
+        channel: str,
+        data: msgspec.Raw,
+        *,
+        info: ClientInfo | None,
+        idempotency_key: str | None = None,
     ) -> StreamPosition:
         await self.start()
         options = self.namespaces.resolve(channel)
@@ -222,7 +238,9 @@ class Hub:
             else HistoryOptions(0, 0)
         )
         started = time.perf_counter()
-        position = await self.engine.publish(channel, data, info=info, history=history)
+        position = await self.engine.publish(
+            channel, data, info=info, history=history, idempotency_key=idempotency_key
+        )
         self.metrics.publish_latency.observe(time.perf_counter() - started)
         return position
 

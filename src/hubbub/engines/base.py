@@ -25,12 +25,17 @@ from hubbub.core.presence import PresenceStats
 from hubbub.core.protocol import ClientInfo, Publication, StreamPosition
 
 __all__ = [
+    "IDEMPOTENCY_TTL",
     "Engine",
     "EngineEvents",
     "HistoryOptions",
     "HistoryResult",
     "PresenceStats",
 ]
+
+
+#: How long an idempotency key is remembered (SPEC: 5 minutes).
+IDEMPOTENCY_TTL = 300.0
 
 
 class EngineEvents(Protocol):
@@ -75,10 +80,15 @@ class Engine(Protocol):
         *,
         info: ClientInfo | None,
         history: HistoryOptions,
+        idempotency_key: str | None = None,
     ) -> StreamPosition:
         """Assign the next offset, keep it in history, deliver it to every node
         subscribed to ``channel``; return its position once all of that is
-        done (and durable, for durable engines)."""
+        done (and durable, for durable engines).
+
+        With ``idempotency_key``, a second publish with the same key on the same
+        channel within :data:`IDEMPOTENCY_TTL` seconds publishes nothing and
+        returns the first publish's position."""
         ...
 
     async def publish_join(self, channel: str, info: ClientInfo) -> None: ...
