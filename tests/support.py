@@ -127,6 +127,7 @@ async def client(
     """Connect to ``ws://address{path}``; waits for ``welcome`` unless told not to."""
     params = [p for p in (f"token={token}" if token else "", query) if p]
     url = f"ws://{address}{path}" + ("?" + "&".join(params) if params else "")
+    kwargs.setdefault("max_queue", None)  # never pause reading: close() must see the close frame
     async with connect(url, max_size=None, **kwargs) as ws:
         c = Client(ws)
         if welcome:

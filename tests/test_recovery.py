@@ -1,0 +1,120 @@
+"""Exact recovery over real sockets: every offset exactly once, under concurrent publishers."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from hubbub.hub import Hub
+from support import client
+
+CHANNEL = "chat:recovery"
+
+
+@pytest.fixture
+def hub_options() -> dict[str, Any]:
+    return {
+        "namespaces": {"chat": {"history_size": 5000, "history_ttl": 600}},
+        "rate_limit": 10_000,
+        "rate_burst": 10_000,
+    }
+
+
+async def _publisher(server: str, token: str, count: int) -> None:
+    async with client(server, token=token) as c:
+        for i in range(count):
+            await c.send({"type": "publish", "channel": CHANNEL, "data": {"n": i}})
+            if i % 10 == 0:
+                await asyncio.sleep(0.02)  # ~2 s in all: subscribers come and go meanwhile
+        # A final acknowledged publish: every earlier one was accepted before it.
+        await c.ok("publish", channel=CHANNEL, data={"last": True})
+
+
+async def test_every_offset_exactly_once_across_reconnects(
+    server: str, make_token: Callable[..., str]
+) -> None:
+    total = 2002  # 2 × 1000 publications + each publisher's final one
+    seen: list[int] = []
+    position: dict[str, Any] | None = None
+    rng = random.Random(7)
+    reconnects = 0
+    async with client(server, token=make_token("reader")) as c:
+        ack = await c.ok("subscribe", channel=CHANNEL)
+        position = {"offset": ack["offset"], "epoch": ack["epoch"]}
+        publishers = asyncio.gather(
+            *(_publisher(server, make_token(f"writer{i}"), total // 2) for i in range(2))
+        )
+        for _ in range(rng.randint(20, 60)):
+            msg = await c.next("message")
+            seen.append(msg["offset"])
+            position = {"offset": msg["offset"], "epoch": msg["epoch"]}
+    while len(seen) < total:
+        reconnects += 1
+        async with client(server, token=make_token("reader")) as c:
+            ack = await c.ok("subscribe", channel=CHANNEL, since=position)
+            assert ack["recovered"] is True, ack
+            for pub in ack["publications"]:
+                seen.append(pub["offset"])
+            if ack["publications"]:
+                position = {"offset": ack["publications"][-1]["offset"], "epoch": ack["epoch"]}
+            budget = rng.randint(50, 250)
+            while budget and len(seen) < total:
+                try:
+                    msg = await c.next("message", timeout=2)
+                except TimeoutError:
+                    break
+                seen.append(msg["offset"])
+                position = {"offset": msg["offset"], "epoch": msg["epoch"]}
+                budget -= 1
+    await asyncio.wait_for(publishers, 30)
+    assert reconnects >= 3
+    assert seen == list(range(1, total + 1))
+
+
+async def test_recovery_edge_cases_give_recovered_false(
+    server: str, hub: Hub, make_token: Callable[..., str]
+) -> None:
+    for i in range(3):
+        await hub.publish(CHANNEL, {"i": i})
+    async with client(server, token=make_token("u")) as c:
+        ack = await c.ok("subscribe", channel=CHANNEL, since={"offset": 1, "epoch": "other"})
+        assert ack["recovered"] is False
+        assert ack["publications"] == []
+        epoch = ack["epoch"]
+        assert ack["offset"] == 3
+        await c.ok("unsubscribe", channel=CHANNEL)
+        ahead = await c.ok("subscribe", channel=CHANNEL, since={"offset": 9, "epoch": epoch})
+        assert ahead["recovered"] is False
+        await c.ok("unsubscribe", channel=CHANNEL)
+        exact = await c.ok("subscribe", channel=CHANNEL, since={"offset": 1, "epoch": epoch})
+        assert exact["recovered"] is True
+        assert [p["data"] for p in exact["publications"]] == [{"i": 1}, {"i": 2}]
+
+
+async def test_offset_older_than_history_is_not_recovered(
+    make_token: Callable[..., str],
+) -> None:
+    from support import SECRET, serve
+
+    hub = Hub(secret=SECRET, namespaces={"chat": {"history_size": 2}})
+    try:
+        async with serve(hub.asgi, hub) as server:
+            for i in range(5):
+                await hub.publish(CHANNEL, i)
+            async with client(server, token=make_token("u")) as c:
+                probe = await c.ok("history", channel=CHANNEL)
+                assert [p["offset"] for p in probe["publications"]] == [4, 5]
+                ack = await c.ok(
+                    "subscribe", channel=CHANNEL, since={"offset": 1, "epoch": probe["epoch"]}
+                )
+                assert ack["recovered"] is False
+                ok = await c.request(
+                    "history", channel=CHANNEL, since={"offset": 3, "epoch": probe["epoch"]}
+                )
+                assert [p["offset"] for p in ok["publications"]] == [4, 5]
+    finally:
+        await hub.close()
