@@ -1,16 +1,19 @@
-"""The ``hubbub`` command: serve, token, publish."""
+"""The ``hubbub`` command: serve, token, publish, bench."""
 
 from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
+from types import FrameType
 from typing import Any
 
 import click
 from rich.console import Console
 
 from hubbub.auth import issue_token
+from hubbub.bench.command import bench
 from hubbub.config import Settings, load_settings, with_development_defaults
 from hubbub.engines import is_single_process
 from hubbub.errors import ConfigError
@@ -79,6 +82,9 @@ def serve(
             f"Try: HUBBUB_SECRET={settings.secret} hubbub token --user alice"
         )
     export_settings(settings)
+    # uvicorn shuts down gracefully on SIGTERM (clients get 1012), then re-raises
+    # the signal with the previous handler restored: make that an exit 0.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(name)s %(message)s")
     uvicorn.run(
         "hubbub.asgi.serve:create_app",
@@ -87,6 +93,10 @@ def serve(
         log_level=log_level,
         **uvicorn_options(settings),
     )
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    sys.exit(0)
 
 
 @main.command()
@@ -111,6 +121,47 @@ def token(
         raise click.BadParameter(f"not JSON: {exc}", param_hint="--info") from None
     patterns = [p.strip() for p in channels.split(",") if p.strip()] if channels else None
     click.echo(issue_token(settings.secret, user, ttl=ttl, channels=patterns, info=info_value))
+
+
+@main.command()
+@click.argument("channel")
+@click.argument("data", metavar="JSON")
+@click.option(
+    "--url",
+    envvar="HUBBUB_URL",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    help="Where the hub is served (env HUBBUB_URL).",
+)
+@click.option("--api-key", envvar="HUBBUB_API_KEY", help="Server API key (env HUBBUB_API_KEY).")
+@click.option("--idempotency-key", default=None, help="Publish once per key within 5 minutes.")
+@click.option("--timeout", type=float, default=5, show_default=True, help="Seconds per attempt.")
+def publish(
+    channel: str,
+    data: str,
+    url: str,
+    api_key: str | None,
+    idempotency_key: str | None,
+    timeout: float,
+) -> None:
+    """Publish JSON to CHANNEL through the HTTP server API; prints offset and epoch."""
+    from hubbub.publisher import Publisher, PublishError
+
+    try:
+        value = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="JSON") from None
+    if not api_key:
+        raise click.UsageError("no API key: pass --api-key or set HUBBUB_API_KEY")
+    try:
+        with Publisher(url, api_key, timeout=timeout) as publisher:
+            result = publisher.publish(channel, value, idempotency_key=idempotency_key)
+    except PublishError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps({"offset": result.offset, "epoch": result.epoch}))
+
+
+main.add_command(bench)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -290,7 +290,11 @@ class Hub:
     async def welcome(self, conn: Connection, credentials: Credentials) -> None:
         """Bind ``credentials`` to ``conn``, go live on its personal channel, say welcome."""
         conn.credentials = credentials
-        conn.info = ClientInfo(client=conn.client_id, user=credentials.user, info=credentials.info)
+        conn.info = ClientInfo(
+            client=conn.client_id,
+            user=credentials.user,
+            info=msgspec.UNSET if credentials.info is None else credentials.info,
+        )
         if credentials.user:
             self.users.setdefault(credentials.user, set()).add(conn)
             channel = personal_channel(credentials.user)
@@ -317,8 +321,8 @@ class Hub:
         if action is None:
             return
         if isinstance(action, Send):
-            if action.frame is not protocol.PONG_FRAME:
-                self.metrics.count_error(ErrorCode.BAD_REQUEST)
+            if action.error is not None:
+                self.metrics.count_error(action.error)
             conn.send_text(action.frame)
         elif isinstance(action, Close):
             self.metrics.count_error(action.code)
@@ -518,7 +522,9 @@ class Hub:
         )
         frame = encoded.decode()
         size = len(encoded)
-        for conn in subs.live.values():
+        # A copy of the pointers: an overflowing queue closes its connection (4008),
+        # which removes it from ``subs.live`` in the middle of this loop.
+        for conn in tuple(subs.live.values()):
             conn.enqueue(frame, size)
         if subs.syncing:
             for buffer in subs.syncing.values():
@@ -530,7 +536,7 @@ class Hub:
         if subs is None:
             return
         size = len(frame.encode())
-        for client, conn in subs.live.items():
+        for client, conn in tuple(subs.live.items()):  # enqueue may close (see _deliver)
             if client != skip:
                 conn.enqueue(frame, size)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Final, TypeAlias
 
 import msgspec
-from msgspec import Meta, Raw, Struct
+from msgspec import UNSET, Meta, Raw, Struct, UnsetType
 
 PROTOCOL_VERSION: Final = "1"
 
@@ -36,11 +36,14 @@ class StreamPosition(Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class ClientInfo(Struct, frozen=True, omit_defaults=True):
-    """Who published or joined: shown in ``message.info`` and presence."""
+    """Who published or joined: shown in ``message.info`` and presence.
+
+    ``info`` is the token's ``info`` claim, ``UNSET`` (left out) when there is
+    none; msgspec cannot decode ``Raw`` in a union with ``None``."""
 
     client: str
     user: str
-    info: Raw | None = None
+    info: Raw | UnsetType = UNSET
 
 
 class Publication(Struct, frozen=True, omit_defaults=True):
@@ -175,7 +178,9 @@ class _Frame(Struct, tag_field="type", omit_defaults=True):
     pass
 
 
-class Welcome(_Frame, tag="welcome"):
+class Welcome(_Frame, tag="welcome", omit_defaults=False):
+    """``version`` is always sent, so it must not be omitted as a default."""
+
     client: str
     user: str
     ping_interval: float
@@ -224,7 +229,9 @@ class PresenceStatsAck(_Frame, tag="ack"):
     num_users: int
 
 
-class RpcAck(_Frame, tag="ack"):
+class RpcAck(_Frame, tag="ack", omit_defaults=False):
+    """``data`` is always sent, ``null`` included."""
+
     id: int
     data: Raw = NULL
 

@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Final, Literal
 
-from msgspec import Raw
+from msgspec import UNSET, Raw
 
 from hubbub.core.history import (
     Entry,
@@ -192,7 +192,7 @@ class _Store:
         for channel, offset, data, client, user, info, expires_at in rows:
             who = None
             if client is not None:
-                extra = None if info is None else Raw(bytes(info))
+                extra = UNSET if info is None else Raw(bytes(info))
                 who = ClientInfo(client=client, user=user, info=extra)
             pub = Publication(offset=offset, data=Raw(bytes(data)), info=who)
             entries[channel].append((pub, expires_at))
@@ -249,12 +249,11 @@ class _Store:
             (_TRIM, (channel, floor)),
         ]
         if expires_at is not None:
-            # ClientInfo goes in columns: msgspec cannot decode its ``Raw | None``.
             who = publication.info
             client = user = extra = None
             if who is not None:
                 client, user = who.client, who.user
-                extra = None if who.info is None else bytes(who.info)
+                extra = None if who.info is UNSET else bytes(who.info)
             row = (channel, publication.offset, bytes(publication.data), client, user, extra)
             statements.append((_INSERT_PUB, (*row, expires_at)))
         if key is not None:
