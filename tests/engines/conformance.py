@@ -470,3 +470,45 @@ class EngineConformance:
         assert await engine.presence_stats(ch) == PresenceStats(num_clients=1, num_users=1)
         await asyncio.sleep(0.6)
         assert await engine.presence(ch) == {}
+
+    async def test_expire_presence_returns_each_expired_entry_once(self, engine: Engine) -> None:
+        ch = channel()
+        stays = ClientInfo(client="stays", user="u1")
+        goes = ClientInfo(client="goes", user="u2", info=raw_json({"name": "Go"}))
+        await engine.add_presence(ch, stays, 60)
+        await engine.add_presence(ch, goes, 0.3)
+        assert await engine.expire_presence(ch) == []  # nothing expired yet
+        await asyncio.sleep(0.5)
+        # Reads skip the expired entry but leave it to be collected...
+        assert await engine.presence(ch) == {"stays": stays}
+        assert await engine.presence_stats(ch) == PresenceStats(num_clients=1, num_users=1)
+        # ... exactly once, with its info (for the leave event).
+        assert await engine.expire_presence(ch) == [goes]
+        assert await engine.expire_presence(ch) == []
+        assert await engine.presence(ch) == {"stays": stays}
+        assert await engine.expire_presence(channel()) == []
+
+    async def test_concurrent_expire_presence_hands_out_each_entry_once(
+        self, engine: Engine
+    ) -> None:
+        ch = channel()
+        infos = [ClientInfo(client=f"c{i}", user=f"u{i}") for i in range(50)]
+        for info in infos:
+            await engine.add_presence(ch, info, 0.2)
+        await asyncio.sleep(0.4)
+        batches = await asyncio.gather(*(engine.expire_presence(ch) for _ in range(8)))
+        collected = [info.client for batch in batches for info in batch]
+        assert sorted(collected) == sorted(info.client for info in infos)
+        assert await engine.presence(ch) == {}
+
+    async def test_a_refreshed_entry_does_not_expire(self, engine: Engine) -> None:
+        ch = channel()
+        info = ClientInfo(client="c", user="u")
+        await engine.add_presence(ch, info, 0.3)
+        await asyncio.sleep(0.2)
+        await engine.add_presence(ch, info, 0.3)
+        await asyncio.sleep(0.2)
+        assert await engine.expire_presence(ch) == []
+        await engine.remove_presence(ch, "c")
+        await asyncio.sleep(0.4)
+        assert await engine.expire_presence(ch) == []  # removed entries are not "expired"

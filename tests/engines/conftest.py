@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conformance import Recorder
+from .conformance import Recorder
 
 from redis_server import RedisServer, running_redis
 

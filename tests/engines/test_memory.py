@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from conformance import KEEP, EngineConformance, Recorder, data, offsets, publish_many, values
+from .conformance import KEEP, EngineConformance, Recorder, data, offsets, publish_many, values
 
 from hubbub.core.history import HistoryOptions
 from hubbub.core.protocol import ClientInfo, StreamPosition, parse_raw

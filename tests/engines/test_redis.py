@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-from conformance import KEEP, EngineConformance, Recorder, channel, data, offsets, values
+from .conformance import KEEP, EngineConformance, Recorder, channel, data, offsets, values
 
 from hubbub.core.history import HistoryOptions
 from hubbub.core.protocol import ClientInfo
@@ -82,7 +82,8 @@ def test_engine_factory_builds_a_redis_engine() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["publish", "history", "presence_add", "presence_remove", "presence_get"]
+    "name",
+    ["publish", "history", "presence_add", "presence_remove", "presence_get", "presence_expire"],
 )
 def test_lua_scripts_document_keys_and_argv_in_their_header(name: str) -> None:
     lines = load_lua(name).splitlines()
