@@ -34,7 +34,7 @@ from urllib.parse import quote
 import httpx
 import msgspec
 
-from hubbub.asgi.api import (
+from hubbub.asgi.api_types import (
     BatchResult,
     BroadcastResult,
     ChannelsResult,

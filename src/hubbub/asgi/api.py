@@ -22,23 +22,49 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import importlib.metadata
 import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Annotated, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 
 import msgspec
-from msgspec import Meta, Raw, Struct
+from msgspec import Raw, Struct
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from hubbub.core.protocol import MAX_HISTORY_LIMIT, ClientInfo, Publication
+from hubbub.asgi.api_types import (
+    OPERATIONS,
+    BatchRequest,
+    BatchResult,
+    BroadcastRequest,
+    BroadcastResult,
+    ChannelResult,
+    ChannelsQuery,
+    ChannelsResult,
+    ChannelStats,
+    ClientDetails,
+    DisconnectRequest,
+    DisconnectResult,
+    ErrorDetail,
+    ErrorResponse,
+    HistoryPublication,
+    HistoryQuery,
+    HistoryResult,
+    InfoResult,
+    NoQuery,
+    PresenceResult,
+    PresenceStatsResult,
+    PublishRequest,
+    PublishResult,
+)
+from hubbub.asgi.openapi import openapi_document
+from hubbub.core.protocol import ClientInfo, Publication
 from hubbub.errors import CommandError, EngineUnavailable, ErrorCode
+from hubbub.version import version
 
 if TYPE_CHECKING:
     from hubbub.hub import Hub
@@ -48,160 +74,7 @@ logger = logging.getLogger("hubbub.api")
 #: Bytes a request body may have beyond ``max_message_size`` (for the channel
 #: names, keys and JSON around ``data``).
 BODY_ALLOWANCE: Final = 16_384
-#: Most channels in one broadcast / commands in one batch.
-MAX_ITEMS: Final = 1000
 MAX_NAME_BYTES: Final = 255
-
-ChannelName = Annotated[str, Meta(max_length=1024)]
-IdempotencyKey = Annotated[
-    str,
-    Meta(
-        min_length=1,
-        max_length=255,
-        description="The same key on the same channel within 5 minutes publishes once "
-        "and returns the first result.",
-    ),
-]
-
-# ------------------------------------------------------------------- request structs
-
-
-class PublishRequest(Struct, forbid_unknown_fields=True, kw_only=True):
-    """``POST /api/publish`` (and one command of ``POST /api/batch``)."""
-
-    channel: ChannelName
-    data: Raw
-    idempotency_key: IdempotencyKey | None = None
-
-
-class BroadcastRequest(Struct, forbid_unknown_fields=True, kw_only=True):
-    """``POST /api/broadcast``: the same data to several channels."""
-
-    channels: Annotated[list[ChannelName], Meta(min_length=1, max_length=MAX_ITEMS)]
-    data: Raw
-    idempotency_key: IdempotencyKey | None = None
-
-
-class BatchRequest(Struct, forbid_unknown_fields=True, kw_only=True):
-    """``POST /api/batch``: publishes run one after another, in this order."""
-
-    commands: Annotated[list[PublishRequest], Meta(min_length=1, max_length=MAX_ITEMS)]
-
-
-class DisconnectRequest(Struct, forbid_unknown_fields=True):
-    """``POST /api/users/{user}/disconnect`` takes no fields (empty body or ``{}``)."""
-
-
-class HistoryQuery(Struct, forbid_unknown_fields=True, kw_only=True):
-    """Query parameters of ``GET /api/channels/{channel}/history``."""
-
-    limit: Annotated[int, Meta(ge=0, le=MAX_HISTORY_LIMIT)] | None = None
-    since_offset: Annotated[int, Meta(ge=0)] | None = None
-    epoch: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
-    reverse: bool = False
-
-
-class ChannelsQuery(Struct, forbid_unknown_fields=True, kw_only=True):
-    """Query parameters of ``GET /api/channels``."""
-
-    pattern: Annotated[str, Meta(min_length=1, max_length=1024)] | None = None
-
-
-class NoQuery(Struct, forbid_unknown_fields=True):
-    pass
-
-
-# ------------------------------------------------------------------ response structs
-
-
-class ErrorDetail(Struct, omit_defaults=True):
-    code: str
-    """``unauthorized``, ``bad_request``, ``payload_too_large``, ``unknown_namespace``,
-    ``engine_unavailable``, ``internal``... (see the OpenAPI document)."""
-    message: str
-
-
-class ErrorResponse(Struct):
-    error: ErrorDetail
-
-
-class PublishResult(Struct):
-    """Where the publication went: its offset and the channel's epoch."""
-
-    offset: int
-    epoch: str
-
-
-class ChannelResult(Struct, omit_defaults=True):
-    """One channel's outcome in a broadcast or batch: a position or an error."""
-
-    channel: str
-    offset: int | None = None
-    epoch: str | None = None
-    error: ErrorDetail | None = None
-
-
-class BroadcastResult(Struct):
-    results: list[ChannelResult]
-
-
-class BatchResult(Struct):
-    results: list[ChannelResult]
-
-
-class ChannelStats(Struct):
-    num_clients: int
-    """Subscribers connected to this node."""
-
-
-class ChannelsResult(Struct):
-    node: str
-    channels: dict[str, ChannelStats]
-
-
-class ClientDetails(Struct, omit_defaults=True):
-    client: str
-    user: str
-    info: Any = None
-
-
-class HistoryPublication(Struct, omit_defaults=True):
-    offset: int
-    data: Any
-    info: ClientDetails | None = None
-
-
-class HistoryResult(Struct):
-    publications: list[HistoryPublication]
-    offset: int
-    """The newest offset assigned in the channel."""
-    epoch: str
-
-
-class PresenceResult(Struct):
-    clients: dict[str, ClientDetails]
-
-
-class PresenceStatsResult(Struct):
-    num_clients: int
-    num_users: int
-
-
-class DisconnectResult(Struct):
-    pass
-
-
-class InfoResult(Struct):
-    node: str
-    version: str
-    engine: str
-    uptime: float
-    connections: int
-    users: int
-    channels: int
-    subscriptions: int
-    development: bool
-
 
 # ------------------------------------------------------------------------ errors
 
@@ -323,13 +196,6 @@ def _history_publication(publication: Publication) -> HistoryPublication:
 def _engine_name(hub: Hub) -> str:
     name = type(hub.engine).__name__
     return name.removesuffix("Engine").lower() or name
-
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("hubbub")
-    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - source tree
-        return "0+unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -478,7 +344,7 @@ class ServerApi:
         hub = self.hub
         return InfoResult(
             node=hub.node_id,
-            version=_version(),
+            version=version(),
             engine=_engine_name(hub),
             uptime=round(time.time() - hub.started_at, 3),
             connections=len(hub.connections),
@@ -540,52 +406,6 @@ class ServerApi:
 _ALL_METHODS: Final = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
 #: (path, method, handler name, summary, request struct or None, response struct)
-OPERATIONS: Final[list[tuple[str, str, str, str, type[Struct] | None, type[Struct]]]] = [
-    ("/api/publish", "POST", "publish", "Publish to a channel", PublishRequest, PublishResult),
-    (
-        "/api/broadcast",
-        "POST",
-        "broadcast",
-        "Publish the same data to several channels",
-        BroadcastRequest,
-        BroadcastResult,
-    ),
-    ("/api/batch", "POST", "batch", "Run several publishes in order", BatchRequest, BatchResult),
-    ("/api/channels", "GET", "channels", "This node's active channels", None, ChannelsResult),
-    (
-        "/api/channels/{channel}/history",
-        "GET",
-        "history",
-        "A channel's kept publications",
-        None,
-        HistoryResult,
-    ),
-    (
-        "/api/channels/{channel}/presence",
-        "GET",
-        "presence",
-        "Who is subscribed to a channel",
-        None,
-        PresenceResult,
-    ),
-    (
-        "/api/channels/{channel}/presence_stats",
-        "GET",
-        "presence_stats",
-        "Client and user counts of a channel",
-        None,
-        PresenceStatsResult,
-    ),
-    (
-        "/api/users/{user}/disconnect",
-        "POST",
-        "disconnect",
-        "Close every connection of a user, on every node",
-        DisconnectRequest,
-        DisconnectResult,
-    ),
-    ("/api/info", "GET", "info", "This node's status", None, InfoResult),
-]
 
 
 def api_routes(hub: Hub) -> list[BaseRoute]:
@@ -609,147 +429,3 @@ def api_routes(hub: Hub) -> list[BaseRoute]:
     routes.append(Route("/api/openapi.json", openapi, methods=["GET"]))
     routes.append(Route("/api/{rest:path}", not_found, methods=_ALL_METHODS))
     return routes
-
-
-# ----------------------------------------------------------------------- OpenAPI
-
-_QUERY_DOCS: Final[dict[str, str]] = {
-    "limit": "At most this many publications (0: none, only the position). Default: all kept.",
-    "since_offset": "Only publications after this offset (with `reverse`: before it).",
-    "epoch": "The epoch `since_offset` belongs to; another epoch gives no publications.",
-    "reverse": "Newest first.",
-    "pattern": "Only channels matching this glob pattern (e.g. `chat:*`).",
-}
-
-_ERRORS_BY_METHOD: Final[dict[str, tuple[int, ...]]] = {
-    "POST": (400, 401, 404, 405, 413, 500, 503),
-    "GET": (400, 401, 404, 405, 500, 503),
-}
-
-_ERROR_DOCS: Final[dict[int, str]] = {
-    400: "Invalid body, query or channel; the message names the problem.",
-    401: "Missing or wrong API key, or no API key configured on the server.",
-    404: "Unknown namespace (`strict_namespaces = true`) or no such route.",
-    405: "Wrong HTTP method for this route.",
-    413: "Body over the limit (`max_message_size` + 16 KiB) or `data` over `max_message_size`.",
-    500: "Unexpected failure; the message has a reference to find in the server log.",
-    503: "The engine is unavailable; retry later.",
-}
-
-
-def _query_parameters(kind: type[Struct], schemas: dict[str, Any]) -> list[dict[str, Any]]:
-    properties: dict[str, Any] = schemas[kind.__name__]["properties"]
-    return [
-        {
-            "name": name,
-            "in": "query",
-            "required": False,
-            "description": _QUERY_DOCS.get(name, ""),
-            "schema": schema,
-        }
-        for name, schema in properties.items()
-    ]
-
-
-def openapi_document() -> dict[str, Any]:
-    """The OpenAPI 3.1 description of the server API, built from the structs."""
-    kinds: list[Any] = [ErrorResponse, HistoryQuery, ChannelsQuery]
-    for *_, request, response in OPERATIONS:
-        if request is not None:
-            kinds.append(request)
-        kinds.append(response)
-    _, schemas = msgspec.json.schema_components(kinds, ref_template="#/components/schemas/{name}")
-    error_ref = {"$ref": "#/components/schemas/ErrorResponse"}
-    paths: dict[str, Any] = {}
-    for path, method, name, summary, request, response in OPERATIONS:
-        operation: dict[str, Any] = {
-            "operationId": name,
-            "summary": summary,
-            "responses": {
-                "200": {
-                    "description": "OK",
-                    "content": {
-                        "application/json": {
-                            "schema": {"$ref": f"#/components/schemas/{response.__name__}"}
-                        }
-                    },
-                },
-                **{
-                    str(status): {
-                        "description": _ERROR_DOCS[status],
-                        "content": {"application/json": {"schema": error_ref}},
-                    }
-                    for status in _ERRORS_BY_METHOD[method]
-                },
-            },
-        }
-        parameters: list[dict[str, Any]] = []
-        for param in ("channel", "user"):
-            if "{" + param + "}" in path:
-                parameters.append(
-                    {
-                        "name": param,
-                        "in": "path",
-                        "required": True,
-                        "description": f"The {param}, percent-encoded (`#42` is `%2342`).",
-                        "schema": {"type": "string", "minLength": 1},
-                    }
-                )
-        if name == "history":
-            parameters += _query_parameters(HistoryQuery, schemas)
-        elif name == "channels":
-            parameters += _query_parameters(ChannelsQuery, schemas)
-        if parameters:
-            operation["parameters"] = parameters
-        if request is not None:
-            operation["requestBody"] = {
-                "required": name != "disconnect",
-                "content": {
-                    "application/json": {
-                        "schema": {"$ref": f"#/components/schemas/{request.__name__}"}
-                    }
-                },
-            }
-        paths[path] = {method.lower(): operation}
-    for query in (HistoryQuery, ChannelsQuery):
-        del schemas[query.__name__]
-    paths["/api/openapi.json"] = {
-        "get": {
-            "operationId": "openapi",
-            "summary": "This document",
-            "security": [],
-            "responses": {
-                "200": {
-                    "description": "The OpenAPI document",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
-                }
-            },
-        }
-    }
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "hubbub server API",
-            "version": _version(),
-            "description": (
-                "Publish to and inspect a hubbub hub from any backend. Authenticate "
-                "with `Authorization: apikey <key>`. Errors are "
-                '`{"error": {"code": ..., "message": ...}}`. `GET /api/channels` and '
-                "`GET /api/info` describe the node that answers. Server publishes are "
-                "not subject to a namespace's `publish = false` (that restricts clients)."
-            ),
-        },
-        "components": {
-            "schemas": schemas,
-            "securitySchemes": {
-                "apikey": {
-                    "type": "apiKey",
-                    "in": "header",
-                    "name": "Authorization",
-                    "description": "`apikey <key>`",
-                }
-            },
-        },
-        "security": [{"apikey": []}],
-        "paths": paths,
-    }
