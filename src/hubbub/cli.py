@@ -15,7 +15,7 @@ from rich.console import Console
 from hubbub.auth import issue_token
 from hubbub.bench.command import bench
 from hubbub.config import Settings, load_settings, with_development_defaults
-from hubbub.engines import is_single_process
+from hubbub.engines import FACTORIES, is_single_process, scheme_of
 from hubbub.errors import ConfigError
 
 config_option = click.option(
@@ -65,6 +65,10 @@ def serve(
     settings = _settings(
         config_file, host=host, port=port, engine=engine, workers=workers, data_dir=data_dir
     )
+    if scheme_of(settings.engine) not in FACTORIES:
+        raise click.ClickException(
+            f"unknown engine {settings.engine!r}: use 'memory' or a redis:// URL"
+        )
     if settings.workers > 1 and is_single_process(settings.engine):
         raise click.ClickException(
             "--workers > 1 needs a shared engine: with the memory engine each worker "
@@ -73,12 +77,12 @@ def serve(
         )
     if not (settings.secret or settings.public_key):
         settings = with_development_defaults(settings)
-        console = Console(stderr=True)
+        console = Console(stderr=True, soft_wrap=True)  # keep the commands copyable
         console.print(
             "[bold yellow]DEVELOPMENT MODE[/]: no secret configured, generated for this run:\n"
             f"  secret  = {settings.secret}\n"
             f"  api_key = {settings.api_key}\n"
-            "Set HUBBUB_SECRET and HUBBUB_API_KEY (or [hub] secret/api_key) in production.\n"
+            "Set HUBBUB_SECRET and HUBBUB_API_KEY (or \\[hub] secret/api_key) in production.\n"
             f"Try: HUBBUB_SECRET={settings.secret} hubbub token --user alice"
         )
     export_settings(settings)

@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
+from hubbub.asgi.api import api_routes
+from hubbub.asgi.pages import page_routes
 from hubbub.asgi.websocket import WebSocketEndpoint
 from hubbub.metrics import CONTENT_TYPE_LATEST
 
@@ -40,5 +42,7 @@ def build_app(hub: Hub) -> Starlette:
         Route("/health", health),
         Route("/ready", ready),
         Route("/metrics", metrics),
+        *api_routes(hub),
     ]
+    routes += page_routes(hub)  # /hubbub.js, and the demo and dashboard when demo is on
     return Starlette(routes=routes, lifespan=hub.lifespan)
