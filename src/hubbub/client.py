@@ -9,6 +9,8 @@ It behaves like the browser client (``/hubbub.js``)::
 * it reconnects with exponential backoff and full jitter (``min_delay``,
   ``max_delay``), whatever the reason the connection ended (1006 network loss,
   1012 server restart, 4008 slow consumer, 4009 heartbeat timeout...);
+* close code 4003 (origin refused, connection limit, disconnected by the
+  server) is final: the client stops and raises :class:`Forbidden`;
 * close code 4001 (token missing, invalid or expired) calls ``get_token`` once
   for a new token; without ``get_token``, or when the new token is refused
   too, the client stops and raises :class:`Unauthorized` instead of looping;
@@ -66,6 +68,7 @@ Callback = Callable[[T], Awaitable[None] | None]
 TokenGetter = Callable[[], Awaitable[str]]
 
 UNAUTHORIZED: Final = 4001
+FORBIDDEN: Final = 4003
 _IDLE_MARGIN: Final = 10.0
 
 
@@ -88,6 +91,12 @@ class Disconnected(ClientError):
 
 class Unauthorized(ClientError):
     """The hub refused the token (close 4001) and no new token could be had."""
+
+
+class Forbidden(ClientError):
+    """The hub refused the connection for good (close 4003: origin not allowed,
+    connection limit, or the server disconnected this user); reconnecting would
+    only be refused again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,6 +461,10 @@ class Client:
             if welcomed:
                 attempt = 0
                 refreshed = False
+            if code == FORBIDDEN:
+                logger.warning("hubbub client stops: the hub closed with 4003 (forbidden)")
+                self._task = None
+                return self._shutdown(Forbidden("the hub refused the connection (4003)"))
             if code == UNAUTHORIZED:
                 # the token expired or was refused: try one new token, no more
                 if self._get_token is None or refreshed:

@@ -238,6 +238,7 @@ async () => {
   window.pongs = 0;
   const hub = new Hubbub("/ws", { token: "t", minDelay: 50, maxDelay: 100 });
   hub.on("disconnected", ({ code }) => window.closes.push(code));
+  hub.on("forbidden", ({ reason }) => { window.forbidden = reason; });
   hub.subscribe("c", { onMessage: (m) => window.received.push([m.offset, m.data]) });
   hub.connect();
   window.hub = hub;
@@ -296,4 +297,28 @@ async def test_js_client_ignores_broken_frames_and_reconnects(
         {"offset": 3, "epoch": "e"},
     ]
     assert len(pongs) >= 4
+    assert errors == []
+
+
+async def test_js_client_stops_on_forbidden(browser: Browser, live: LiveServer) -> None:
+    """4003 (origin refused, connection limit, kicked by the server) is final:
+    the client emits ``forbidden`` and does not reconnect into the same refusal."""
+    errors: list[str] = []
+    page = await new_page(browser, errors)
+    connections: list[WebSocketRoute] = []
+    closing: list[asyncio.Future[None]] = []
+
+    def handler(ws: WebSocketRoute) -> None:
+        connections.append(ws)
+        ws.send(FAKE_WELCOME)
+        closing.append(asyncio.ensure_future(ws.close(code=4003, reason="kicked")))
+
+    await page.route_web_socket(lambda url: url.endswith("/ws?token=t"), handler)
+    await page.goto(live.url + "/health")
+    await page.evaluate(JS_CLIENT)
+    await page.wait_for_function("window.forbidden === 'kicked'")
+    await asyncio.sleep(0.5)  # longer than the client's backoff would be
+    assert await page.evaluate("window.hub.state") == "closed"
+    assert await page.evaluate("window.closes") == [4003]
+    assert len(connections) == 1
     assert errors == []

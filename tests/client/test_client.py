@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 
 import hubbub
 from hubbub import Client
-from hubbub.client import Recovery, ServerError, Unauthorized
+from hubbub.client import Forbidden, Recovery, ServerError, Unauthorized
 from hubbub.core.protocol import StreamPosition
 from hubbub.errors import CloseCode
 from hubbub.hub import Hub, RpcContext
@@ -128,7 +128,7 @@ async def test_recovery_under_a_concurrent_publisher(
     hub: Hub, server: str, make_token: Callable[..., str]
 ) -> None:
     """1,000 publications while the hub drops the client's connection again and
-    again (4008, 1012, 4009, a 4003 kick, a dead TCP link): every offset is seen
+    again (4008, 1012, 4009, a dead TCP link): every offset is seen
     exactly once, in order."""
     total = 1000
     recoveries: list[Recovery] = []
@@ -147,13 +147,11 @@ async def test_recovery_under_a_concurrent_publisher(
         published.set()
 
     async def disrupt() -> None:
-        kinds = ["slow", "restart", "heartbeat", "kick", "network"] * 2
+        kinds = ["slow", "restart", "heartbeat", "network"] * 2
         for kind in kinds:
             await asyncio.sleep(random.uniform(0.05, 0.12))
             await until(lambda: c.state == "connected")
-            if kind == "kick":
-                await hub.disconnect_user("alice")
-            elif kind == "network":
+            if kind == "network":
                 ws = c._ws
                 assert ws is not None
                 ws.transport.abort()
@@ -182,8 +180,8 @@ async def test_recovery_under_a_concurrent_publisher(
         await c.close()
     assert seen == list(range(1, total + 1))
     assert published.is_set()
-    assert len(codes) >= 8, codes
-    assert {4008, 1012, 4009, 4003, 1006} <= set(codes)
+    assert len(codes) >= 7, codes
+    assert {4008, 1012, 4009, 1006} <= set(codes)
     assert recoveries
     assert all(r.recovered for r in recoveries)
     assert sum(r.missed or 0 for r in recoveries) > 0
@@ -405,3 +403,26 @@ async def test_no_ping_means_a_dead_link() -> None:
                 assert codes == [1006]
         finally:
             client_module._IDLE_MARGIN = original  # type: ignore[misc]
+
+
+async def test_forbidden_is_final(hub: Hub, server: str, make_token: Callable[..., str]) -> None:
+    """4003 (here: the server disconnects the user) stops the client instead of
+    reconnecting into the same refusal."""
+    states: list[str] = []
+    c = Client(url(server), token=make_token("alice"), min_delay=0.01, max_delay=0.05)
+    c.on("state", states.append)
+    await c.connect()
+    sub = await c.subscribe(FEED)
+    await hub.disconnect_user("alice")
+
+    async def drain() -> None:
+        async with asyncio.timeout(5):
+            async for _ in sub:
+                pass
+
+    with pytest.raises(Forbidden):
+        await drain()
+    await until(lambda: c.state == "closed")
+    assert "reconnecting" not in states
+    assert not hub.users.get("alice")
+    await c.close()

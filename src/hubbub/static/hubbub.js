@@ -9,6 +9,7 @@
 // asks getToken() again once when the server says the token is no good (4001).
 
 const RETRY_TOKEN = 4001; // unauthorized: refresh the token once, then stop
+const FORBIDDEN = 4003; // origin refused, connection limit, kicked by the server: stop
 
 export class HubbubError extends Error {
   constructor(code, message) {
@@ -249,6 +250,10 @@ export class Hubbub {
     if (this._stopped) return;
     this._setState("disconnected");
     this._emit("disconnected", { code, reason });
+    if (code === FORBIDDEN) {
+      this.close();
+      return this._emit("forbidden", { reason });
+    }
     if (code === RETRY_TOKEN) {
       // token expired or rejected: ask for a new one once; a second refusal is final
       if (!this.options.getToken || (this._refreshed && !welcomed)) {
