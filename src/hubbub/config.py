@@ -158,6 +158,12 @@ def _namespaces(table: Any) -> dict[str, Any]:
         if not isinstance(options, dict):
             raise ConfigError(f"[namespaces.{name}] must be a table")
         result[name] = {**default, **options}
+        try:  # validated here too, so that the message names the namespace
+            msgspec.convert(result[name], NamespaceOptions, strict=False)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(
+                f"invalid setting: [namespaces.{name}] {_name_field(str(exc))}"
+            ) from None
     return result
 
 

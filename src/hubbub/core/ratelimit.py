@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import deque
 
+_EPSILON = 1e-9
+
 
 class TokenBucket:
     """``rate`` tokens per second, holding at most ``burst``; one frame costs one."""
@@ -22,8 +24,8 @@ class TokenBucket:
         if elapsed > 0:
             self._tokens = min(self._burst, self._tokens + elapsed * self._rate)
             self._last = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
+        if self._tokens >= 1.0 - _EPSILON:  # refills add up with float error
+            self._tokens = max(0.0, self._tokens - 1.0)
             return True
         return False
 

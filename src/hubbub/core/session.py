@@ -38,6 +38,8 @@ class Execute:
 @dataclass(frozen=True, slots=True)
 class Send:
     frame: str
+    error: ErrorCode | None = None
+    """The code when ``frame`` is an ``error`` frame (for metrics)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +93,9 @@ class Session:
                 return self._rate_limited(exc.id, now)
             if self.state is State.AWAITING_AUTH:
                 return self._close(CloseCode.UNAUTHORIZED, "first frame must be auth")
-            return Send(error_frame(ErrorCode.BAD_REQUEST, exc.message, exc.id))
+            return Send(
+                error_frame(ErrorCode.BAD_REQUEST, exc.message, exc.id), ErrorCode.BAD_REQUEST
+            )
         if isinstance(command, protocol.Pong):
             self._pong_deadline = None
             return None
@@ -104,7 +108,10 @@ class Session:
         if isinstance(command, protocol.Ping):
             return Send(protocol.PONG_FRAME)
         if isinstance(command, protocol.Auth):
-            return Send(error_frame(ErrorCode.BAD_REQUEST, "already authenticated", command.id))
+            return Send(
+                error_frame(ErrorCode.BAD_REQUEST, "already authenticated", command.id),
+                ErrorCode.BAD_REQUEST,
+            )
         return Execute(command)
 
     def authenticated(self) -> None:
@@ -123,7 +130,9 @@ class Session:
     def _rate_limited(self, id: int | None, now: float) -> Action:
         if self._abuse.add(now):
             return self._close(CloseCode.RATE_LIMIT_ABUSE, "sustained rate-limit abuse")
-        return Send(error_frame(ErrorCode.RATE_LIMITED, "rate limit exceeded", id))
+        return Send(
+            error_frame(ErrorCode.RATE_LIMITED, "rate limit exceeded", id), ErrorCode.RATE_LIMITED
+        )
 
     # -- subscriptions ----------------------------------------------------------
 
