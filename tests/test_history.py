@@ -42,7 +42,8 @@ async def test_history_limit_since_reverse(
         assert offsets(backwards) == [3]
         assert offsets(await c.ok("history", channel=CHANNEL, limit=0)) == []
         other = await c.ok("history", channel=CHANNEL, since={"offset": 4, "epoch": "old"})
-        assert offsets(other) == [] and other["epoch"] == epoch
+        assert offsets(other) == []
+        assert other["epoch"] == epoch
 
 
 @pytest.mark.parametrize(

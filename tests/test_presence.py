@@ -28,9 +28,10 @@ def hub_options() -> dict[str, Any]:
 async def test_presence_lists_subscribers_with_token_info(
     server: str, make_token: Callable[..., str]
 ) -> None:
-    async with client(server, token=make_token("alice", info={"name": "Alice"})) as a, client(
-        server, token=make_token("bob")
-    ) as b:
+    async with (
+        client(server, token=make_token("alice", info={"name": "Alice"})) as a,
+        client(server, token=make_token("bob")) as b,
+    ):
         await a.ok("subscribe", channel=CHANNEL)
         await b.ok("subscribe", channel=CHANNEL)
         reply = await a.ok("presence", channel=CHANNEL)
@@ -76,9 +77,10 @@ async def test_join_and_leave_go_to_the_others_only(
 async def test_presence_off_gives_403_and_no_join_events(
     server: str, make_token: Callable[..., str]
 ) -> None:
-    async with client(server, token=make_token("alice")) as a, client(
-        server, token=make_token("bob")
-    ) as b:
+    async with (
+        client(server, token=make_token("alice")) as a,
+        client(server, token=make_token("bob")) as b,
+    ):
         await a.ok("subscribe", channel="quiet:x")
         await b.ok("subscribe", channel="quiet:x")
         reply = await a.request("presence", channel="quiet:x")
@@ -119,7 +121,8 @@ async def test_a_silent_client_leaves_presence_within_the_heartbeat_timeout(
                     await w.send({"type": "pong"})
                 elif frame["type"] == "leave":
                     leave = frame
-            assert leave is not None and leave["info"]["user"] == "ghost"
+            assert leave is not None
+            assert leave["info"]["user"] == "ghost"
             assert await ghost.closed() == 4009
         clients = (await w.ok("presence", channel=CHANNEL))["clients"]
         assert [c["user"] for c in clients.values()] == ["watcher"]

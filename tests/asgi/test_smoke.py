@@ -5,10 +5,13 @@ from collections.abc import Callable
 from support import client
 
 
-async def test_two_clients_receive_a_publication(server: str, make_token: Callable[..., str]) -> None:
-    async with client(server, token=make_token("alice")) as a, client(
-        server, token=make_token("bob")
-    ) as b:
+async def test_two_clients_receive_a_publication(
+    server: str, make_token: Callable[..., str]
+) -> None:
+    async with (
+        client(server, token=make_token("alice")) as a,
+        client(server, token=make_token("bob")) as b,
+    ):
         assert a.welcome["user"] == "alice"
         await a.ok("subscribe", channel="chat:lobby")
         await b.ok("subscribe", channel="chat:lobby")

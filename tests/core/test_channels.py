@@ -8,7 +8,7 @@ from hubbub.core.channels import (
     MAX_CHANNEL_BYTES,
     NamespaceOptions,
     Namespaces,
-    allowed_users,
+    allowed_user,
     check_publish,
     check_subscribe,
     claims_allow,
@@ -39,7 +39,7 @@ def test_valid_channels(channel: str) -> None:
         ("chat/lobby", "invalid characters"),
         ("héllo", "invalid characters"),
         ("a*b", "invalid characters"),
-        # SPEC 1 allows no comma, so multi-user channels (``#42,43``) cannot be named.
+        # SPEC 1 allows no comma: one user per user-limited channel.
         ("dm:chat#42,43", "invalid characters"),
         ("c" * 256, "255 bytes"),
     ],
@@ -66,11 +66,11 @@ def test_namespace_of() -> None:
     assert namespace_of("a#b:c") == "default"
 
 
-def test_allowed_users_and_personal_channel() -> None:
-    assert allowed_users("chat:lobby") is None
-    assert allowed_users("#42") == frozenset({"42"})
-    assert allowed_users("dm:x#42,43") == frozenset({"42", "43"})
-    assert allowed_users("dm:x#") == frozenset()
+def test_allowed_user_and_personal_channel() -> None:
+    assert allowed_user("chat:lobby") is None
+    assert allowed_user("#42") == "42"
+    assert allowed_user("inbox:orders#42") == "42"
+    assert allowed_user("dm:x#") == ""
     assert personal_channel("alice") == "#alice"
 
 
@@ -129,12 +129,12 @@ def test_check_subscribe() -> None:
 def test_check_subscribe_user_limited() -> None:
     check_subscribe("#alice", OPEN, user="alice", granted=False)
     check_subscribe("#alice", CLOSED, user="alice", granted=False)
-    assert "other users" in denied(check_subscribe, "#alice", OPEN, user="bob", granted=False)
+    assert "another user" in denied(check_subscribe, "#alice", OPEN, user="bob", granted=False)
     # Not even a grant opens somebody else's personal channel, nor anonymity.
     denied(check_subscribe, "#alice", OPEN, user="bob", granted=True)
     denied(check_subscribe, "#alice", ANON, user="", granted=False)
-    check_subscribe("dm:x#alice,bob", OPEN, user="bob", granted=False)
-    denied(check_subscribe, "dm:x#alice,bob", OPEN, user="carol", granted=False)
+    check_subscribe("inbox:x#bob", OPEN, user="bob", granted=False)
+    denied(check_subscribe, "inbox:x#bob", OPEN, user="carol", granted=False)
 
 
 def test_check_publish() -> None:
@@ -142,8 +142,8 @@ def test_check_publish() -> None:
     assert "server publish only" in denied(check_publish, "news:a", CLOSED, user="alice")
     assert "anonymous" in denied(check_publish, "chat:a", OPEN, user="")
     check_publish("chat:a", ANON, user="")
-    check_publish("dm:x#alice,bob", OPEN, user="alice")
-    denied(check_publish, "dm:x#alice,bob", OPEN, user="carol")
+    check_publish("inbox:x#alice", OPEN, user="alice")
+    denied(check_publish, "inbox:x#alice", OPEN, user="carol")
     denied(check_publish, "#alice", ANON, user="")
 
 

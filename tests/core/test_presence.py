@@ -67,6 +67,8 @@ def test_empty_channels_are_removed() -> None:
     table.remove("gone", "a")
     assert len(table) == 3
     assert table.clients("read", T0 + 20) == {}
+    assert len(table) == 3  # reading skips expired entries; expire() removes them
+    assert table.expire("read", T0 + 20) == [A]
     assert len(table) == 2
     assert table.prune(T0 + 20) == 1  # "swept" loses a, keeps b
     assert len(table) == 2
@@ -78,4 +80,17 @@ def test_reads_of_unknown_channels_create_nothing() -> None:
     table = PresenceTable()
     table.clients("nobody", T0)
     table.stats("nobody", T0)
+    assert len(table) == 0
+
+
+def test_expire_returns_each_expired_entry_once() -> None:
+    table = PresenceTable()
+    table.add("ch", A, ttl=10, now=T0)
+    table.add("ch", B, ttl=20, now=T0)
+    assert table.expire("ch", T0 + 5) == []
+    assert table.clients("ch", T0 + 10) == {"b": B}
+    assert table.expire("ch", T0 + 10) == [A]
+    assert table.expire("ch", T0 + 10) == []
+    assert table.expire("ch", T0 + 30) == [B]
+    assert table.expire("nobody", T0) == []
     assert len(table) == 0

@@ -127,14 +127,6 @@ def test_bucket_refills() -> None:
     assert isinstance(s.receive(SUB, 0.1), Execute)
 
 
-def test_pong_is_never_rate_limited() -> None:
-    s = session(rate_limit=1.0, rate_burst=1)
-    s.receive(SUB, 0.0)
-    for _ in range(200):
-        assert s.receive('{"type":"pong"}', 0.0) is None
-    assert s.state is State.OPEN
-
-
 def test_heartbeat_pong_clears_deadline() -> None:
     s = session(ping_interval=5.0, pong_timeout=2.0)
     assert s.next_deadline() == 5.0
@@ -194,3 +186,13 @@ def test_begin_subscribe_409() -> None:
     s.end_subscribe("a")
     s.begin_subscribe("a")
     assert s.channels == {"a"}
+
+
+def test_a_pong_flood_counts_towards_abuse_but_pongs_still_count_as_alive() -> None:
+    limits = Limits(rate_limit=1, rate_burst=1, abuse_limit=5, abuse_window=10)
+    session = Session(limits, 0.0, authenticated=True)
+    assert session.tick(limits.ping_interval) is not None  # a ping is out
+    outcomes = [session.receive('{"type":"pong"}', limits.ping_interval + 0.001) for _ in range(7)]
+    assert outcomes[:6] == [None] * 6  # the first takes the token, five are over the limit
+    assert isinstance(outcomes[6], Close)
+    assert outcomes[6].code == CloseCode.RATE_LIMIT_ABUSE

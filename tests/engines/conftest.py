@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from .conformance import Recorder
 
 from redis_server import RedisServer, running_redis
+
+from .conformance import Recorder
 
 
 @pytest.fixture(scope="session")

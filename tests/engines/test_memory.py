@@ -14,13 +14,14 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from .conformance import KEEP, EngineConformance, Recorder, data, offsets, publish_many, values
 
 from hubbub.core.history import HistoryOptions
 from hubbub.core.protocol import ClientInfo, StreamPosition, parse_raw
 from hubbub.engines.base import IDEMPOTENCY_TTL, Engine
 from hubbub.engines.memory import HISTORY_FILE, MemoryEngine
 from hubbub.errors import ConfigError, EngineUnavailable
+
+from .conformance import KEEP, EngineConformance, Recorder, data, offsets, publish_many, values
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 

@@ -1,9 +1,10 @@
 """Channel names, namespaces and the static permission rules.
 
 A channel is ``namespace:name`` or a bare name (the ``default`` namespace). A
-``#`` makes it user-limited: the users after the ``#`` (comma-separated, as in
-Centrifugo) are the only ones who may subscribe, so ``#42`` is user 42's personal
-channel and ``dm:chat#42,43`` a channel for users 42 and 43.
+``#`` makes it user-limited: the user after the ``#`` is the only one who may
+subscribe, so ``#42`` is user 42's personal channel and ``inbox:orders#42`` a
+channel of user 42 in the ``inbox`` namespace. (Centrifugo also lists several
+users, comma-separated; SPEC's channel grammar has no comma, so hubbub does not.)
 
 Everything here is pure: callers pass in what the user is and what it holds.
 """
@@ -71,12 +72,10 @@ def namespace_of(channel: str) -> str:
     return head
 
 
-def allowed_users(channel: str) -> frozenset[str] | None:
-    """The users a user-limited channel admits, or ``None`` for ordinary channels."""
-    _, sep, users = channel.partition(USER_SEPARATOR)
-    if not sep:
-        return None
-    return frozenset(u for u in users.split(",") if u)
+def allowed_user(channel: str) -> str | None:
+    """The one user a user-limited channel admits, or ``None`` for ordinary channels."""
+    _, sep, user = channel.partition(USER_SEPARATOR)
+    return user if sep else None
 
 
 def personal_channel(user: str) -> str:
@@ -129,11 +128,11 @@ def check_subscribe(
 ) -> None:
     """Static subscribe rules. ``granted``: a subscription token or a ``channels``
     claim names this channel. Raises 403 when the rules refuse."""
-    users = allowed_users(channel)
-    if users is not None:
-        if not user or user not in users:
+    owner = allowed_user(channel)
+    if owner is not None:
+        if not user or user != owner:
             raise CommandError(
-                ErrorCode.PERMISSION_DENIED, f"channel {channel!r} is limited to other users"
+                ErrorCode.PERMISSION_DENIED, f"channel {channel!r} belongs to another user"
             )
         return
     if granted:
@@ -158,8 +157,8 @@ def check_publish(channel: str, options: NamespaceOptions, *, user: str) -> None
         )
     if not user and not options.anonymous:
         raise CommandError(ErrorCode.PERMISSION_DENIED, "anonymous clients may not publish")
-    users = allowed_users(channel)
-    if users is not None and user not in users:
+    owner = allowed_user(channel)
+    if owner is not None and user != owner:
         raise CommandError(
-            ErrorCode.PERMISSION_DENIED, f"channel {channel!r} is limited to other users"
+            ErrorCode.PERMISSION_DENIED, f"channel {channel!r} belongs to another user"
         )

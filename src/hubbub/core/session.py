@@ -97,7 +97,11 @@ class Session:
                 error_frame(ErrorCode.BAD_REQUEST, exc.message, exc.id), ErrorCode.BAD_REQUEST
             )
         if isinstance(command, protocol.Pong):
+            # Honoured even over the limit (it proves liveness), never answered, but a
+            # pong flood counts towards the abuse limit like any other.
             self._pong_deadline = None
+            if not self._bucket.take(now) and self._abuse.add(now):
+                return self._close(CloseCode.RATE_LIMIT_ABUSE, "sustained rate-limit abuse")
             return None
         if not self._bucket.take(now):
             return self._rate_limited(command.id, now)
