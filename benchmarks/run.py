@@ -106,11 +106,11 @@ PEERS: dict[str, Peer] = {
         ),
         Peer(
             "hubbub-memory",
-            "hubbub, memory engine (uvicorn wsproto, JWT)",
+            "hubbub, memory engine (direct writes, JWT)",
             "hubbub",
             hubbub_cmd(),
             authenticated=True,
-            packages=("hubbub", "uvicorn", "wsproto"),
+            packages=("hubbub", "uvicorn", "websockets"),
         ),
         Peer(
             "hubbub-redis-2w",
@@ -122,6 +122,13 @@ PEERS: dict[str, Peer] = {
             packages=("hubbub", "uvicorn", "redis"),
         ),
         # the uvicorn WebSocket implementations under hubbub (--ws-compare)
+        Peer(
+            "hubbub-ws-wsproto",
+            "hubbub, memory, uvicorn ws=wsproto",
+            "hubbub",
+            hubbub_cmd("--ws", "wsproto"),
+            authenticated=True,
+        ),
         Peer(
             "hubbub-ws-websockets",
             "hubbub, memory, uvicorn ws=websockets",
@@ -142,7 +149,12 @@ DEFAULT_PEERS = [
     "fastapi", "channels-memory", "channels-redis", "socketio", "websockets",
     "hubbub-memory", "hubbub-redis-2w",
 ]  # fmt: skip
-WS_COMPARE = ["hubbub-memory", "hubbub-ws-websockets", "hubbub-ws-websockets-sansio"]
+WS_COMPARE = [
+    "hubbub-memory",
+    "hubbub-ws-wsproto",
+    "hubbub-ws-websockets",
+    "hubbub-ws-websockets-sansio",
+]
 
 
 @dataclass(frozen=True)
@@ -361,8 +373,8 @@ def main() -> None:
     parser.add_argument(
         "--ws-compare",
         action="store_true",
-        help="only hubbub under uvicorn's wsproto, websockets and "
-        "websockets-sansio implementations (S1)",
+        help="only hubbub: its direct writes against uvicorn's wsproto, websockets "
+        "and websockets-sansio implementations (S1)",
     )
     parser.add_argument("--scenarios", default="s1,s2,s3,s4")
     parser.add_argument("--out", default=None, help="results file stem (default: date-mode)")

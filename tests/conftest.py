@@ -32,8 +32,13 @@ async def hub(hub_options: dict[str, Any]) -> AsyncIterator[Hub]:
     await h.close()
 
 
-@pytest.fixture
-async def server(hub: Hub) -> AsyncIterator[str]:
-    """A real server for ``hub`` on a free port: ``host:port``."""
-    async with serve(hub.asgi, hub) as address:
+@pytest.fixture(params=["direct", "asgi"])
+async def server(hub: Hub, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """A real server for ``hub`` on a free port: ``host:port``.
+
+    Every test using it runs twice: with ``hubbub serve``'s WebSocket protocol
+    (direct writes of pre-framed messages) and with uvicorn's plain one (ASGI
+    sends through each connection's queue and writer task, as when embedded)."""
+    overrides = {} if request.param == "direct" else {"ws": "websockets-sansio"}
+    async with serve(hub.asgi, hub, **overrides) as address:
         yield address

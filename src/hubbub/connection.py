@@ -1,10 +1,21 @@
-"""One client connection on the asyncio side: a bounded outbound queue and its writer.
+"""One client connection on the asyncio side: what it holds outbound, and how it is sent.
 
-Fan-out calls :meth:`Connection.enqueue`, which never awaits: it appends an
-already-encoded frame and wakes the single writer task. When what hubbub holds
-for the connection passes ``max_queue_bytes`` the client is too slow: its queue
-is dropped and it is closed with 4008, so it can reconnect and recover from
-history, while every other subscriber carries on untouched.
+Fan-out calls :meth:`Connection.enqueue`, which never awaits. There are two
+ways down, chosen by what the server offers:
+
+* **direct** (``hubbub serve``, see :mod:`hubbub.asgi.direct`): frames are
+  gathered until the end of the event loop's current iteration, then written to
+  the socket's transport with one call — the shared, ready WebSocket bytes of a
+  lone frame, several frames at once under load, or (``?batch=1``) one message
+  joining them with ``\n``. What the kernel did not take waits in the
+  transport's buffer;
+* **queued** (any ASGI server): the frame is appended to a bounded queue that one
+  writer task drains with ASGI sends, several frames per WebSocket message when
+  the client asked for batching.
+
+Either way, when what hubbub holds for the connection passes ``max_queue_bytes``
+the client is too slow: it is closed with 4008, so it can reconnect and recover
+from history, while every other subscriber carries on untouched.
 """
 
 from __future__ import annotations
@@ -19,11 +30,14 @@ from hubbub.auth import Credentials
 from hubbub.core import protocol
 from hubbub.core.session import Session
 from hubbub.errors import CloseCode
+from hubbub.frames import Frame, frame_text
 
 logger = logging.getLogger("hubbub.connection")
 
 #: How long a graceful close waits for queued frames to be written.
 GRACEFUL_FLUSH_TIMEOUT = 1.0
+#: How long a closed connection that does not read its close frame keeps its socket.
+ABORT_GRACE = 5.0
 
 
 class Transport(Protocol):
@@ -34,13 +48,53 @@ class Transport(Protocol):
     async def close(self, code: int, reason: str) -> None: ...
 
 
+class DirectWriter(Protocol):
+    """A socket that takes ready WebSocket frames without awaiting."""
+
+    def write(self, wire: bytes) -> None: ...
+
+    def buffered(self) -> int:
+        """Bytes written that the kernel has not taken yet."""
+        ...
+
+    def abort_after(self, delay: float) -> None:
+        """Drop the socket if it is still open after ``delay`` seconds."""
+        ...
+
+
+class WriteBatcher:
+    """Flushes, once per event-loop iteration, every direct connection that has
+    frames waiting: one write call per connection however many frames came."""
+
+    __slots__ = ("_dirty", "_scheduled")
+
+    def __init__(self) -> None:
+        self._dirty: list[Connection] = []
+        self._scheduled = False
+
+    def mark(self, conn: Connection) -> None:
+        self._dirty.append(conn)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        self._scheduled = False
+        for conn in dirty:
+            conn.flush()
+
+
 class Connection:
-    """A client: who it is, its protocol session, its outbound queue."""
+    """A client: who it is, its protocol session, what it holds outbound."""
 
     __slots__ = (
+        "_batcher",
         "_closed",
         "_closer",
+        "_direct",
         "_on_close",
+        "_pending",
         "_queue",
         "_timer",
         "_transport",
@@ -65,6 +119,8 @@ class Connection:
         transport: Transport,
         max_queue_bytes: int,
         batch: bool = False,
+        direct: DirectWriter | None = None,
+        batcher: WriteBatcher | None = None,
         on_close: Callable[[Connection], None] | None = None,
     ) -> None:
         self.client_id = client_id
@@ -76,7 +132,10 @@ class Connection:
         self.queued_bytes = 0
         self.close_code: int | None = None
         self._transport = transport
-        self._queue: deque[tuple[str, int]] = deque()
+        self._direct = direct
+        self._batcher = batcher or WriteBatcher()
+        self._pending: list[Frame] = []
+        self._queue: deque[Frame] = deque()
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -93,26 +152,48 @@ class Connection:
         return self._closed
 
     def start(self) -> None:
-        self._writer = asyncio.get_running_loop().create_task(
-            self._write_loop(), name=f"hubbub-writer-{self.client_id}"
-        )
+        if self._direct is None:
+            self._writer = asyncio.get_running_loop().create_task(
+                self._write_loop(), name=f"hubbub-writer-{self.client_id}"
+            )
 
     # -- outbound ---------------------------------------------------------------
 
-    def enqueue(self, frame: str, size: int) -> None:
-        """Queue an encoded frame of ``size`` bytes. Never blocks."""
+    def enqueue(self, frame: Frame) -> None:
+        """Send ``frame`` (direct) or queue it for the writer. Never blocks."""
         if self._closed:
             return
-        self.queued_bytes += size
+        if self._direct is not None:
+            pending = self._pending
+            if not pending:
+                self._batcher.mark(self)
+            pending.append(frame)
+            return
+        self.queued_bytes += frame.size
         if self.queued_bytes > self.max_queue_bytes:
             self.abort(CloseCode.SLOW_CONSUMER, "outbound queue overflow (slow consumer)")
             return
-        self._queue.append((frame, size))
+        self._queue.append(frame)
         self._wakeup.set()
 
-    def send_text(self, frame: str) -> None:
-        """Queue a frame encoded as ``str`` (replies; not the fan-out path)."""
-        self.enqueue(frame, len(frame.encode()) if not frame.isascii() else len(frame))
+    def send_text(self, text: str) -> None:
+        """Send a reply encoded as ``str`` (not the fan-out path)."""
+        self.enqueue(Frame.from_text(text))
+
+    def flush(self) -> None:
+        """Direct mode: write what this iteration gathered, in one call."""
+        frames, self._pending = self._pending, []
+        direct = self._direct
+        if self._closed or direct is None or not frames:
+            return
+        if len(frames) == 1:
+            direct.write(frames[0].wire)
+        elif self.batch:
+            direct.write(frame_text(b"\n".join([f.data for f in frames])))
+        else:
+            direct.write(b"".join([f.wire for f in frames]))
+        if direct.buffered() > self.max_queue_bytes:
+            self.abort(CloseCode.SLOW_CONSUMER, "outbound buffer overflow (slow consumer)")
 
     async def _write_loop(self) -> None:
         queue = self._queue
@@ -126,16 +207,16 @@ class Connection:
                     await self._wakeup.wait()
                     continue
                 if self.batch and len(queue) > 1:
-                    frames = []
+                    texts = []
                     while queue:
-                        frame, size = queue.popleft()
-                        self.queued_bytes -= size
-                        frames.append(frame)
-                    await transport.send("\n".join(frames))
+                        frame = queue.popleft()
+                        self.queued_bytes -= frame.size
+                        texts.append(frame.text)
+                    await transport.send("\n".join(texts))
                 else:
-                    frame, size = queue.popleft()
-                    self.queued_bytes -= size
-                    await transport.send(frame)
+                    frame = queue.popleft()
+                    self.queued_bytes -= frame.size
+                    await transport.send(frame.text)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the peer went away mid-send
@@ -150,9 +231,14 @@ class Connection:
             return
         self._mark_closed(code)
         self._queue.clear()
+        self._pending.clear()
         self.queued_bytes = 0
         if self._writer is not None and self._writer is not asyncio.current_task():
             self._writer.cancel()
+        if self._direct is not None:
+            # A peer that does not read would never see the close frame behind
+            # what it left unread: cut it off if it is still there after a grace.
+            self._direct.abort_after(ABORT_GRACE)
         self._closer = asyncio.get_running_loop().create_task(self._close_transport(code, reason))
 
     async def wait_closed(self) -> None:
@@ -164,6 +250,9 @@ class Connection:
         """Close after the queued frames were written (graceful close)."""
         if self._closed:
             return
+        if self._direct is not None:
+            self.flush()
+            self._direct.abort_after(ABORT_GRACE)
         self._mark_closed(code)
         writer = self._writer
         if writer is not None and writer is not asyncio.current_task():

@@ -5,16 +5,16 @@ from __future__ import annotations
 from hubbub.core.registry import Buffered, Registry
 
 
-def buffer(registry: Registry[str], channel: str, offset: int, epoch: str = "e") -> None:
+def buffer(registry: Registry[str, str], channel: str, offset: int, epoch: str = "e") -> None:
     """What the hub's fan-out does for syncing subscribers."""
     subs = registry.get(channel)
     assert subs is not None
     for items in subs.syncing.values():
-        items.append(Buffered(offset, epoch, f"m{offset}{epoch}", 3))
+        items.append(Buffered(offset, epoch, f"m{offset}{epoch}"))
 
 
 def test_add_syncing_reports_new_channels() -> None:
-    registry: Registry[str] = Registry()
+    registry: Registry[str, str] = Registry()
     assert registry.add_syncing("c", "a") is True
     assert registry.add_syncing("c", "b") is False
     assert "c" in registry
@@ -28,7 +28,7 @@ def test_add_syncing_reports_new_channels() -> None:
 
 
 def test_promote_releases_only_what_is_after_the_position() -> None:
-    registry: Registry[str] = Registry()
+    registry: Registry[str, str] = Registry()
     registry.add_syncing("c", "a")
     for offset in (3, 4, 5, 6):
         buffer(registry, "c", offset)
@@ -44,7 +44,7 @@ def test_promote_releases_only_what_is_after_the_position() -> None:
 
 
 def test_promote_releases_everything_from_another_epoch() -> None:
-    registry: Registry[str] = Registry()
+    registry: Registry[str, str] = Registry()
     registry.add_syncing("c", "a")
     buffer(registry, "c", 9, "old")
     buffer(registry, "c", 1, "new")
@@ -53,13 +53,13 @@ def test_promote_releases_everything_from_another_epoch() -> None:
 
 
 def test_promote_with_nothing_buffered() -> None:
-    registry: Registry[str] = Registry()
+    registry: Registry[str, str] = Registry()
     registry.add_syncing("c", "a")
     assert registry.promote("c", "a", "conn-a", after=-1, epoch="") == []
 
 
 def test_each_syncing_subscriber_has_its_own_buffer() -> None:
-    registry: Registry[str] = Registry()
+    registry: Registry[str, str] = Registry()
     registry.add_syncing("c", "a")
     buffer(registry, "c", 1)
     registry.add_syncing("c", "b")
@@ -69,7 +69,7 @@ def test_each_syncing_subscriber_has_its_own_buffer() -> None:
 
 
 def test_remove() -> None:
-    registry: Registry[str] = Registry()
+    registry: Registry[str, str] = Registry()
     registry.add_syncing("c", "a")
     registry.promote("c", "a", "A", after=0, epoch="e")
     registry.add_syncing("c", "b")

@@ -12,13 +12,11 @@ from typing import Any, Final
 
 import msgspec
 
+from hubbub.asgi.direct import HubbubWebSocketProtocol
 from hubbub.config import Settings
 from hubbub.hub import Hub
 
 SETTINGS_ENV: Final = "HUBBUB_SERVE_SETTINGS"
-
-#: uvicorn's WebSocket implementation (see the README's design notes).
-WS_IMPLEMENTATION: Final = "wsproto"
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
@@ -26,7 +24,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     return {
         "host": settings.host,
         "port": settings.port,
-        "ws": WS_IMPLEMENTATION,
+        "ws": HubbubWebSocketProtocol,
         "ws_max_size": settings.max_message_size,
         "ws_ping_interval": None,  # hubbub's own ping/pong frames are the heartbeat
         "ws_per_message_deflate": settings.compression,

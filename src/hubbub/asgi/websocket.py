@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("hubbub.asgi")
 
 TOKEN_COOKIE = "hubbub_token"
+#: ASGI scope extension offered by ``hubbub serve``'s WebSocket protocol (see
+#: :mod:`hubbub.asgi.direct`): a writer for pre-framed messages.
+DIRECT_EXTENSION = "hubbub.direct"
 
 
 class AsgiTransport:
@@ -77,7 +80,8 @@ class WebSocketEndpoint:
             await send({"type": "websocket.close", "code": refusal[0], "reason": refusal[1]})
             return
         batch = query.get("batch", ["0"])[-1] in ("1", "true")
-        conn = await hub.connect(AsgiTransport(send), credentials, batch=batch)
+        direct = scope.get("extensions", {}).get(DIRECT_EXTENSION)
+        conn = await hub.connect(AsgiTransport(send), credentials, batch=batch, direct=direct)
         try:
             while True:
                 message = await receive()

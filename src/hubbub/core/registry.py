@@ -20,20 +20,24 @@ from typing import Generic, TypeVar
 from hubbub.core.protocol import Publication
 
 T = TypeVar("T")
+"""A subscriber (the hub's connection)."""
+F = TypeVar("F")
+"""An encoded frame (whatever the hub delivers; the registry does not look inside)."""
 
 
 @dataclass(slots=True)
-class Buffered:
+class Buffered(Generic[F]):
+    """A publication that arrived while a subscriber was syncing, as its frame."""
+
     offset: int
     epoch: str
-    frame: str
-    size: int
+    frame: F
 
 
 @dataclass(slots=True)
-class ChannelSubscribers(Generic[T]):
+class ChannelSubscribers(Generic[T, F]):
     live: dict[str, T] = field(default_factory=dict)
-    syncing: dict[str, list[Buffered]] = field(default_factory=dict)
+    syncing: dict[str, list[Buffered[F]]] = field(default_factory=dict)
     epoch: str = ""
     offset: int = -1
     """Last offset delivered on this node (-1: none seen yet)."""
@@ -44,11 +48,12 @@ class ChannelSubscribers(Generic[T]):
         return len(self.live) + len(self.syncing)
 
 
-class Registry(Generic[T]):
+class Registry(Generic[T, F]):
     """channel -> subscribers; every operation is O(1) (fan-out is O(live))."""
 
     def __init__(self) -> None:
-        self._channels: dict[str, ChannelSubscribers[T]] = {}
+        self._channels: dict[str, ChannelSubscribers[T, F]] = {}
+        self._subscriptions = 0
 
     def __contains__(self, channel: str) -> bool:
         return channel in self._channels
@@ -56,7 +61,7 @@ class Registry(Generic[T]):
     def __len__(self) -> int:
         return len(self._channels)
 
-    def get(self, channel: str) -> ChannelSubscribers[T] | None:
+    def get(self, channel: str) -> ChannelSubscribers[T, F] | None:
         return self._channels.get(channel)
 
     def channels(self) -> dict[str, int]:
@@ -64,7 +69,7 @@ class Registry(Generic[T]):
         return {name: len(subs) for name, subs in self._channels.items()}
 
     def subscription_count(self) -> int:
-        return sum(len(subs) for subs in self._channels.values())
+        return self._subscriptions
 
     def add_syncing(self, channel: str, client: str) -> bool:
         """Start buffering for ``client``; ``True`` when ``channel`` is new here."""
@@ -72,12 +77,14 @@ class Registry(Generic[T]):
         created = subs is None
         if subs is None:
             subs = self._channels[channel] = ChannelSubscribers()
+        if client not in subs.live and client not in subs.syncing:
+            self._subscriptions += 1
         subs.syncing[client] = []
         return created
 
     def promote(
         self, channel: str, client: str, subscriber: T, after: int, epoch: str
-    ) -> list[Buffered]:
+    ) -> list[Buffered[F]]:
         """Make ``client`` live; return what was buffered for it after ``after``
         (in ``epoch``; anything from another epoch is newer and is returned too)."""
         subs = self._channels[channel]
@@ -90,8 +97,10 @@ class Registry(Generic[T]):
         subs = self._channels.get(channel)
         if subs is None:
             return False
-        subs.live.pop(client, None)
-        subs.syncing.pop(client, None)
+        present = subs.live.pop(client, None) is not None
+        present = subs.syncing.pop(client, None) is not None or present
+        if present:
+            self._subscriptions -= 1
         if subs:
             return False
         del self._channels[channel]
