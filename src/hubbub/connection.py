@@ -135,8 +135,10 @@ class Connection:
         self._direct = direct
         self._batcher = batcher or WriteBatcher()
         self._pending: list[Frame] = []
-        self._queue: deque[Frame] = deque()
-        self._wakeup = asyncio.Event()
+        # Only the queued mode has a queue and a writer (idle connections are the
+        # memory budget: a direct one keeps neither).
+        self._queue: deque[Frame] | None = deque() if direct is None else None
+        self._wakeup: asyncio.Event | None = asyncio.Event() if direct is None else None
         self._writer: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
@@ -163,7 +165,8 @@ class Connection:
         """Send ``frame`` (direct) or queue it for the writer. Never blocks."""
         if self._closed:
             return
-        if self._direct is not None:
+        queue, wakeup = self._queue, self._wakeup
+        if queue is None or wakeup is None:  # direct
             pending = self._pending
             if not pending:
                 self._batcher.mark(self)
@@ -173,8 +176,8 @@ class Connection:
         if self.queued_bytes > self.max_queue_bytes:
             self.abort(CloseCode.SLOW_CONSUMER, "outbound queue overflow (slow consumer)")
             return
-        self._queue.append(frame)
-        self._wakeup.set()
+        queue.append(frame)
+        wakeup.set()
 
     def send_text(self, text: str) -> None:
         """Send a reply encoded as ``str`` (not the fan-out path)."""
@@ -196,15 +199,17 @@ class Connection:
             self.abort(CloseCode.SLOW_CONSUMER, "outbound buffer overflow (slow consumer)")
 
     async def _write_loop(self) -> None:
-        queue = self._queue
+        queue, wakeup = self._queue, self._wakeup
+        assert queue is not None, "the writer is for queued mode"
+        assert wakeup is not None
         transport = self._transport
         try:
             while True:
                 if not queue:
                     if self._closed:
                         return  # drained for a graceful close
-                    self._wakeup.clear()
-                    await self._wakeup.wait()
+                    wakeup.clear()
+                    await wakeup.wait()
                     continue
                 if self.batch and len(queue) > 1:
                     texts = []
@@ -230,7 +235,8 @@ class Connection:
         if self._closed:
             return
         self._mark_closed(code)
-        self._queue.clear()
+        if self._queue is not None:
+            self._queue.clear()
         self._pending.clear()
         self.queued_bytes = 0
         if self._writer is not None and self._writer is not asyncio.current_task():
@@ -257,7 +263,8 @@ class Connection:
         writer = self._writer
         if writer is not None and writer is not asyncio.current_task():
             # The writer flushes what is queued and returns; never wait long for it.
-            self._wakeup.set()
+            if self._wakeup is not None:
+                self._wakeup.set()
             done, _ = await asyncio.wait({writer}, timeout=GRACEFUL_FLUSH_TIMEOUT)
             if not done:
                 writer.cancel()
@@ -283,7 +290,8 @@ class Connection:
         """The transport is gone (peer closed): stop the writer and timers."""
         if not self._closed:
             self._mark_closed(CloseCode.GOING_AWAY)
-            self._queue.clear()
+            if self._queue is not None:
+                self._queue.clear()
         if self._writer is not None and not self._writer.done():
             self._writer.cancel()
 

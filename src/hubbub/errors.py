@@ -41,6 +41,8 @@ class CloseCode(IntEnum):
     GOING_AWAY = 1001
     MESSAGE_TOO_BIG = 1009
     SERVER_RESTART = 1012
+    TRY_AGAIN_LATER = 1013
+    """The engine is unavailable, so the connection cannot go live (reconnect later)."""
     UNAUTHORIZED = 4001
     FORBIDDEN = 4003
     SLOW_CONSUMER = 4008

@@ -23,7 +23,7 @@ import msgspec
 from hubbub.auth import Credentials, TokenVerifier
 from hubbub.commands import execute
 from hubbub.config import Settings, with_development_defaults
-from hubbub.connection import Connection, Transport
+from hubbub.connection import Connection, DirectWriter, Transport, WriteBatcher
 from hubbub.core import protocol
 from hubbub.core.channels import Namespaces, personal_channel
 from hubbub.core.history import HistoryOptions, HistoryResult, is_recovered
@@ -32,7 +32,8 @@ from hubbub.core.registry import Buffered, ChannelSubscribers, Registry
 from hubbub.core.session import Close, Execute, Limits, Send, Session, error_frame
 from hubbub.engines import create_engine
 from hubbub.engines.base import Engine
-from hubbub.errors import CloseCode, CommandError, ConfigError, ErrorCode
+from hubbub.errors import CloseCode, CommandError, ConfigError, EngineUnavailable, ErrorCode
+from hubbub.frames import Frame
 from hubbub.metrics import HubMetrics
 
 if TYPE_CHECKING:
@@ -114,10 +115,11 @@ class Hub:
         self.connections: dict[str, Connection] = {}
         self.users: dict[str, set[Connection]] = {}
         self.rpc_handlers: dict[str, RpcHandler] = {}
-        self.registry: Registry[Connection] = Registry()
+        self.registry: Registry[Connection, Frame] = Registry()
         self._node_channels: set[str] = set()
         self._channel_locks: dict[str, asyncio.Lock] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        self._batcher = WriteBatcher()
         self._start_lock: asyncio.Lock | None = None
         self._started = False
         self._closing = False
@@ -264,7 +266,12 @@ class Hub:
         return None
 
     async def connect(
-        self, transport: Transport, credentials: Credentials | None, *, batch: bool = False
+        self,
+        transport: Transport,
+        credentials: Credentials | None,
+        *,
+        batch: bool = False,
+        direct: DirectWriter | None = None,
     ) -> Connection:
         """Register an accepted connection. Without credentials it must send
         ``auth`` first. Returns once ``welcome`` (and the personal channel) is live."""
@@ -277,13 +284,21 @@ class Hub:
             transport=transport,
             max_queue_bytes=self.settings.max_queue_bytes,
             batch=batch,
+            direct=direct,
+            batcher=self._batcher,
             on_close=self._forget,
         )
         self.connections[conn.client_id] = conn
         self.metrics.connections.inc()
         conn.start()
         if credentials is not None:
-            await self.welcome(conn, credentials)
+            try:
+                await self.welcome(conn, credentials)
+            except EngineUnavailable:
+                # The personal channel cannot go live (Redis is down): no welcome.
+                # 1013 "try again later": clients reconnect with backoff.
+                conn.abort(CloseCode.TRY_AGAIN_LATER, "engine unavailable, retry later")
+                return conn
         self._schedule_tick(conn)
         return conn
 
@@ -300,9 +315,21 @@ class Hub:
             channel = personal_channel(credentials.user)
             conn.session.begin_subscribe(channel)
             self.registry.add_syncing(channel, conn.client_id)
-            await self.node_subscribe(channel)
+            try:
+                await self.node_subscribe(channel)
+            except BaseException:
+                # Undone, so that an ``auth`` frame may try again.
+                conn.session.end_subscribe(channel)
+                if self.registry.remove(channel, conn.client_id):
+                    self._spawn(self.node_unsubscribe(channel))
+                user_conns = self.users.get(credentials.user)
+                if user_conns is not None:
+                    user_conns.discard(conn)
+                    if not user_conns:
+                        del self.users[credentials.user]
+                raise
             for item in self.registry.promote(channel, conn.client_id, conn, -1, ""):
-                conn.enqueue(item.frame, item.size)
+                conn.enqueue(item.frame)
         conn.session.authenticated()
         conn.send_text(
             protocol.encode(
@@ -325,8 +352,9 @@ class Hub:
                 self.metrics.count_error(action.error)
             conn.send_text(action.frame)
         elif isinstance(action, Close):
+            # Graceful: the error frames queued before it (429s before a 4029) go first.
             self.metrics.count_error(action.code)
-            conn.abort(action.code, action.reason)
+            await conn.close(action.code, action.reason)
         elif isinstance(action, Execute):
             await self._execute(conn, action.command)
 
@@ -447,7 +475,7 @@ class Hub:
         """Release what was published while ``conn`` was syncing, after its ack."""
         after = result.publications[-1].offset if result.publications else result.offset
         for item in self.registry.promote(channel, conn.client_id, conn, after, result.epoch):
-            conn.enqueue(item.frame, item.size)
+            conn.enqueue(item.frame)
         self.metrics.subscriptions.set(self.registry.subscription_count())
 
     async def leave(self, conn: Connection, channel: str) -> None:
@@ -463,7 +491,8 @@ class Hub:
             await self.engine.publish_leave(channel, conn.info)
 
     async def _refresh_presence_forever(self) -> None:
-        """Re-add presence of local clients well before ``presence_ttl`` runs out."""
+        """Re-add presence of local clients well before ``presence_ttl`` runs out,
+        and announce the ``leave`` of entries that expired (their node crashed)."""
         interval = self.settings.presence_ttl / 3
         while True:
             await asyncio.sleep(interval)
@@ -478,6 +507,35 @@ class Hub:
                             )
                     except Exception as exc:
                         logger.debug("presence refresh failed: %r", exc)
+            await self.expire_presence()
+
+    async def expire_presence(self) -> None:
+        """Collect the expired presence entries of the channels this node has
+        subscribers in and publish a ``leave`` for each (where join/leave is on).
+
+        A node that crashed no longer refreshes its clients' entries; any node
+        still serving the channel collects them here, and the engine hands each
+        expired entry to exactly one node, so each gets one ``leave``. Every
+        node runs this every ``presence_ttl / 3``: a crashed node's clients
+        leave within ``presence_ttl + presence_ttl / 3`` of the crash."""
+        for channel in self.registry.channels():
+            if channel.startswith("#") or channel not in self.registry:
+                continue
+            try:
+                options = self.namespaces.resolve(channel)
+                if not options.presence:
+                    continue
+                for info in await self.engine.expire_presence(channel):
+                    conn = self.connections.get(info.client)
+                    if conn is not None and channel in conn.session.channels:
+                        # Ours and alive (a refresh came late): put it back, no leave.
+                        await self.engine.add_presence(
+                            channel, conn.info, self.settings.presence_ttl
+                        )
+                    elif options.join_leave:
+                        await self.engine.publish_leave(channel, info)
+            except Exception as exc:
+                logger.debug("presence expiry of %s failed: %r", channel, exc)
 
     # -- engine events (EngineEvents) ---------------------------------------------------
 
@@ -502,7 +560,7 @@ class Hub:
 
     def _deliver(
         self,
-        subs: ChannelSubscribers[Connection],
+        subs: ChannelSubscribers[Connection, Frame],
         channel: str,
         epoch: str,
         publication: Publication,
@@ -520,32 +578,30 @@ class Hub:
                 info=publication.info,
             )
         )
-        frame = encoded.decode()
-        size = len(encoded)
+        frame = Frame(encoded)
         # A copy of the pointers: an overflowing queue closes its connection (4008),
         # which removes it from ``subs.live`` in the middle of this loop.
         for conn in tuple(subs.live.values()):
-            conn.enqueue(frame, size)
+            conn.enqueue(frame)
         if subs.syncing:
             for buffer in subs.syncing.values():
-                buffer.append(Buffered(publication.offset, epoch, frame, size))
+                buffer.append(Buffered(publication.offset, epoch, frame))
         self.metrics.out_messages.inc(len(subs.live))
 
-    def _broadcast_event(self, channel: str, frame: str, skip: str) -> None:
+    def _broadcast_event(self, channel: str, frame: Frame, skip: str) -> None:
         subs = self.registry.get(channel)
         if subs is None:
             return
-        size = len(frame.encode())
         for client, conn in tuple(subs.live.items()):  # enqueue may close (see _deliver)
             if client != skip:
-                conn.enqueue(frame, size)
+                conn.enqueue(frame)
 
     def on_join(self, channel: str, info: ClientInfo) -> None:
-        frame = protocol.encode(protocol.Join(channel=channel, info=info))
+        frame = Frame(protocol.encode_json(protocol.Join(channel=channel, info=info)))
         self._broadcast_event(channel, frame, info.client)
 
     def on_leave(self, channel: str, info: ClientInfo) -> None:
-        frame = protocol.encode(protocol.Leave(channel=channel, info=info))
+        frame = Frame(protocol.encode_json(protocol.Leave(channel=channel, info=info)))
         self._broadcast_event(channel, frame, info.client)
 
     def on_disconnect_user(self, user: str) -> None:
@@ -566,16 +622,19 @@ class Hub:
     async def _fill_gap(self, channel: str) -> None:
         """Deliver what this node missed in ``channel``, then what was held meanwhile.
 
-        If the engine lost that history (new epoch) the held publications go out
-        as they are: subscribers see the new epoch and know to recover."""
+        If the engine lost that history (new epoch, e.g. Redis restarted empty)
+        subscribers get the new epoch's kept publications from its start, then
+        the held ones: they see the new epoch and know to recover what came
+        before it, and miss nothing of the new one that history still holds."""
         subs = self.registry.get(channel)
         if subs is None:
             return
         try:
             result = await self.engine.history(channel, since=subs.offset)
-            if result.epoch == subs.epoch:
-                for publication in result.publications:
-                    self._deliver(subs, channel, result.epoch, publication)
+            if result.epoch != subs.epoch:
+                result = await self.engine.history(channel, since=0)
+            for publication in result.publications:
+                self._deliver(subs, channel, result.epoch, publication)
         except Exception as exc:
             logger.warning("could not fetch missed publications of %s: %r", channel, exc)
         finally:

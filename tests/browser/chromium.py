@@ -87,10 +87,12 @@ async def new_page(browser: Browser, errors: list[str] | None = None) -> Page:
 
 
 async def screenshot(page: Page, name: str, *, docs: bool = True) -> None:
-    """Save a screenshot under test-artifacts/ (and docs/screenshots/ for the README)."""
+    """Save a screenshot under test-artifacts/. With ``HUBBUB_UPDATE_SCREENSHOTS=1``
+    also refresh the README's copy in docs/screenshots/ (committed by hand, so
+    that a test run leaves the work tree clean)."""
     ARTIFACTS.mkdir(exist_ok=True)
     data = await page.screenshot(type="png")
     (ARTIFACTS / name).write_bytes(data)
-    if docs:
+    if docs and os.environ.get("HUBBUB_UPDATE_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         (SCREENSHOTS / name).write_bytes(data)

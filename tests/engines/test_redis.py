@@ -12,7 +12,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-from .conformance import KEEP, EngineConformance, Recorder, channel, data, offsets, values
 
 from hubbub.core.history import HistoryOptions
 from hubbub.core.protocol import ClientInfo
@@ -22,6 +21,8 @@ from hubbub.engines.redis import RedisEngine
 from hubbub.engines.redis.scripts import load_lua
 from hubbub.errors import ConfigError, EngineUnavailable
 from redis_server import RedisServer, free_port, running_redis
+
+from .conformance import KEEP, EngineConformance, Recorder, channel, data, offsets, values
 
 pytestmark = pytest.mark.redis
 

@@ -1,4 +1,4 @@
-"""The hub's ASGI app: the WebSocket endpoint plus health and metrics routes.
+"""The hub's ASGI app: the WebSocket endpoint, health, metrics, the API and pages.
 
 Mount it anywhere (``app.mount("/realtime", hub.asgi)``); ``hubbub serve``
 runs it as the root app. Its lifespan starts and stops the hub; when mounted
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Route
 
 from hubbub.asgi.api import api_routes
 from hubbub.asgi.pages import page_routes
@@ -21,10 +21,40 @@ from hubbub.asgi.websocket import WebSocketEndpoint
 from hubbub.metrics import CONTENT_TYPE_LATEST
 
 if TYPE_CHECKING:
+    from starlette.types import Receive, Scope, Send
+
     from hubbub.hub import Hub
 
+WEBSOCKET_PATH = "/ws"
 
-def build_app(hub: Hub) -> Starlette:
+
+class HubApp:
+    """Sends WebSocket handshakes for ``/ws`` straight to the endpoint, and
+    everything else to a Starlette app. A connection lives as long as its ASGI
+    call, and idle connections are the memory budget: they should not each hold
+    the frames of Starlette's middleware and router for hours."""
+
+    def __init__(self, websocket: WebSocketEndpoint, http: Starlette) -> None:
+        self.websocket = websocket
+        self.http = http
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and _route_path(scope) == WEBSOCKET_PATH:
+            await self.websocket(scope, receive, send)
+        else:
+            await self.http(scope, receive, send)
+
+
+def _route_path(scope: Scope) -> str:
+    """The path below the mount point (``root_path``), as Starlette routes it."""
+    path: str = scope["path"]
+    root = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("/", ""):
+        return path[len(root) :]
+    return path
+
+
+def build_app(hub: Hub) -> HubApp:
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -38,11 +68,10 @@ def build_app(hub: Hub) -> Starlette:
         return Response(hub.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     routes = [
-        WebSocketRoute("/ws", WebSocketEndpoint(hub)),
         Route("/health", health),
         Route("/ready", ready),
         Route("/metrics", metrics),
         *api_routes(hub),
     ]
     routes += page_routes(hub)  # /hubbub.js, and the demo and dashboard when demo is on
-    return Starlette(routes=routes, lifespan=hub.lifespan)
+    return HubApp(WebSocketEndpoint(hub), Starlette(routes=routes, lifespan=hub.lifespan))

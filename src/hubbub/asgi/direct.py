@@ -67,3 +67,10 @@ class HubbubWebSocketProtocol(WebSocketsSansIOProtocol):
         if scope is not None and not self.config.ws_per_message_deflate:
             # The ASGI task was created but has not run yet: it sees the extension.
             scope["extensions"][DIRECT_EXTENSION] = DirectWriter(self)
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept":
+            # The handshake's request and response are only needed to accept:
+            # don't keep their headers for the connection's lifetime.
+            self.request = self.response = None  # type: ignore[assignment]

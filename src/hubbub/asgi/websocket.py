@@ -9,6 +9,7 @@ moves frames between ASGI messages and :class:`~hubbub.connection.Connection`.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
@@ -20,6 +21,7 @@ from hubbub.errors import AuthError, CloseCode
 if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send
 
+    from hubbub.connection import Connection
     from hubbub.hub import Hub
 
 logger = logging.getLogger("hubbub.asgi")
@@ -28,6 +30,13 @@ TOKEN_COOKIE = "hubbub_token"
 #: ASGI scope extension offered by ``hubbub serve``'s WebSocket protocol (see
 #: :mod:`hubbub.asgi.direct`): a writer for pre-framed messages.
 DIRECT_EXTENSION = "hubbub.direct"
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    credentials: Credentials | None
+    """``None``: the client must send ``auth`` first."""
+    batch: bool
 
 
 class AsgiTransport:
@@ -55,33 +64,43 @@ class WebSocketEndpoint:
         message = await receive()
         if message["type"] != "websocket.connect":
             return
+        # The handshake's locals (headers, query) are dropped before the
+        # connection's lifetime begins: idle connections are the memory budget.
+        outcome = await self._handshake(scope)
+        await send({"type": "websocket.accept"})
+        if isinstance(outcome, tuple):
+            code, reason = outcome
+            self.hub.metrics.count_error(code)
+            await send({"type": "websocket.close", "code": code, "reason": reason})
+            return
+        direct = scope.get("extensions", {}).get(DIRECT_EXTENSION)
+        conn = await self.hub.connect(
+            AsgiTransport(send), outcome.credentials, batch=outcome.batch, direct=direct
+        )
+        await self._pump(conn, receive)
+
+    async def _handshake(self, scope: Scope) -> Admitted | tuple[CloseCode, str]:
+        """Check the Origin and the credentials: admitted, or the close code."""
         headers = _headers(scope)
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        hub = self.hub
-        refusal: tuple[CloseCode, str] | None = None
-        credentials: Credentials | None = None
         origin = headers.get("origin")
+        hub = self.hub
         if origin is not None and not origin_allowed(
             origin, headers.get("host", ""), hub.settings.allowed_origins
         ):
-            refusal = (CloseCode.FORBIDDEN, f"origin {origin!r} not allowed")
-        else:
-            try:
-                credentials = await self._authenticate(scope, headers, query)
-            except AuthError as exc:
-                refusal = (CloseCode.UNAUTHORIZED, str(exc))
-            else:
-                code = hub.admit(credentials)
-                if code is not None:
-                    refusal = (code, "connection limit reached")
-        await send({"type": "websocket.accept"})
-        if refusal is not None:
-            hub.metrics.count_error(refusal[0])
-            await send({"type": "websocket.close", "code": refusal[0], "reason": refusal[1]})
-            return
+            return (CloseCode.FORBIDDEN, f"origin {origin!r} not allowed")
+        try:
+            credentials = await self._authenticate(scope, headers, query)
+        except AuthError as exc:
+            return (CloseCode.UNAUTHORIZED, str(exc))
+        code = hub.admit(credentials)
+        if code is not None:
+            return (code, "connection limit reached")
         batch = query.get("batch", ["0"])[-1] in ("1", "true")
-        direct = scope.get("extensions", {}).get(DIRECT_EXTENSION)
-        conn = await hub.connect(AsgiTransport(send), credentials, batch=batch, direct=direct)
+        return Admitted(credentials, batch)
+
+    async def _pump(self, conn: Connection, receive: Receive) -> None:
+        hub = self.hub
         try:
             while True:
                 message = await receive()

@@ -2,9 +2,11 @@
 
 Pure: callers pass ``now``. An entry lives until refreshed or until its ttl
 passes, so a client whose node stopped refreshing it disappears on its own.
-Expired entries are dropped when their channel is read and by :meth:`prune`;
-a channel whose last entry goes is removed, so the table holds only channels
-that have someone present.
+Reads skip expired entries without dropping them: :meth:`PresenceTable.expire`
+removes and returns them (so that the hub can announce their ``leave``, once),
+and :meth:`PresenceTable.prune` drops whatever nobody collected. A channel
+whose last entry goes is removed, so the table holds only channels that have
+someone present.
 """
 
 from __future__ import annotations
@@ -72,23 +74,26 @@ class PresenceTable:
         users = {info.user for info, _ in clients.values()}
         return PresenceStats(num_clients=len(clients), num_users=len(users))
 
+    def expire(self, channel: str, now: float) -> list[ClientInfo]:
+        """Remove the expired entries of ``channel`` and return them: each
+        expired entry is returned by exactly one call."""
+        clients = self._channels.get(channel)
+        if clients is None:
+            return []
+        expired = [client for client, (_, expires_at) in clients.items() if expires_at <= now]
+        gone = [clients.pop(client)[0] for client in expired]
+        if not clients:
+            del self._channels[channel]
+        return gone
+
     def prune(self, now: float) -> int:
-        """Drop every expired entry (and emptied channel); how many went.
+        """Drop every entry expired at ``now`` (and emptied channels); how many went.
 
         O(entries): meant for a periodic sweep, not for every call."""
-        removed = 0
-        for channel in list(self._channels):
-            before = len(self._channels[channel])
-            removed += before - len(self._live(channel, now))
-        return removed
+        return sum(len(self.expire(channel, now)) for channel in list(self._channels))
 
     def _live(self, channel: str, now: float) -> _Clients:
         clients = self._channels.get(channel)
         if clients is None:
             return {}
-        expired = [client for client, (_, expires_at) in clients.items() if expires_at <= now]
-        for client in expired:
-            del clients[client]
-        if not clients:
-            del self._channels[channel]
-        return clients
+        return {client: entry for client, entry in clients.items() if entry[1] > now}

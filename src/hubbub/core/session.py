@@ -70,7 +70,7 @@ class Session:
         self.channels: set[str] = set()
         """Channels subscribed or being subscribed (409 on a second subscribe)."""
         self._bucket = TokenBucket(limits.rate_limit, limits.rate_burst, now)
-        self._abuse = SlidingCounter(limits.abuse_limit, limits.abuse_window)
+        self._abuse: SlidingCounter | None = None  # made on the first rejection
         self._auth_deadline = now + limits.auth_timeout
         self._next_ping = now + limits.ping_interval
         self._pong_deadline: float | None = None
@@ -100,7 +100,7 @@ class Session:
             # Honoured even over the limit (it proves liveness), never answered, but a
             # pong flood counts towards the abuse limit like any other.
             self._pong_deadline = None
-            if not self._bucket.take(now) and self._abuse.add(now):
+            if not self._bucket.take(now) and self._abused(now):
                 return self._close(CloseCode.RATE_LIMIT_ABUSE, "sustained rate-limit abuse")
             return None
         if not self._bucket.take(now):
@@ -132,11 +132,16 @@ class Session:
         return isinstance(frame, str) and size * 4 > limit and len(frame.encode()) > limit
 
     def _rate_limited(self, id: int | None, now: float) -> Action:
-        if self._abuse.add(now):
+        if self._abused(now):
             return self._close(CloseCode.RATE_LIMIT_ABUSE, "sustained rate-limit abuse")
         return Send(
             error_frame(ErrorCode.RATE_LIMITED, "rate limit exceeded", id), ErrorCode.RATE_LIMITED
         )
+
+    def _abused(self, now: float) -> bool:
+        if self._abuse is None:
+            self._abuse = SlidingCounter(self.limits.abuse_limit, self.limits.abuse_window)
+        return self._abuse.add(now)
 
     # -- subscriptions ----------------------------------------------------------
 

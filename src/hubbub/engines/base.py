@@ -135,3 +135,13 @@ class Engine(Protocol):
     async def presence(self, channel: str) -> dict[str, ClientInfo]: ...
 
     async def presence_stats(self, channel: str) -> PresenceStats: ...
+
+    async def expire_presence(self, channel: str) -> list[ClientInfo]:
+        """Remove the entries of ``channel`` whose ttl ran out and return them.
+
+        Atomic: each expired entry is returned by exactly one call, on any
+        node, so that exactly one ``leave`` is announced for it (the hub calls
+        this every ``presence_ttl / 3`` for channels with local subscribers).
+        ``presence`` and ``presence_stats`` skip expired entries but leave them
+        for this method to collect."""
+        ...

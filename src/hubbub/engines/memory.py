@@ -302,6 +302,11 @@ def _explain(exc: BaseException) -> str:
     return message
 
 
+#: How long an expired presence entry waits for ``expire_presence`` before the
+#: sweep drops it unannounced (only entries of channels nobody collects from).
+PRESENCE_GRACE: Final = 600.0
+
+
 class MemoryEngine:
     """One-process :class:`~hubbub.engines.base.Engine`; durable history with
     ``data_dir``. See the module docstring for the guarantees."""
@@ -467,6 +472,10 @@ class MemoryEngine:
         self._running()
         return self._presence.stats(channel, self._clock())
 
+    async def expire_presence(self, channel: str) -> list[ClientInfo]:
+        self._running()
+        return self._presence.expire(channel, self._clock())
+
     # ------------------------------------------------------------ housekeeping
 
     def sweep(self) -> None:
@@ -478,7 +487,9 @@ class MemoryEngine:
         what is dropped, not to the number of channels.
         """
         now = self._clock()
-        self._presence.prune(now)
+        # Recently expired entries are left for expire_presence(), which the hub
+        # calls every presence_ttl / 3 to announce their leave.
+        self._presence.prune(now - PRESENCE_GRACE)
         self._forget_keys(now)
         streams = self._streams
         dropped: list[str] = []

@@ -23,9 +23,11 @@ lost its data, the next publish or read creates a **new random epoch** at
 offset 0, so clients holding an old position get ``recovered: false``.
 
 **Presence** is a hash (client -> ClientInfo) plus a sorted set of expiry
-times per channel; entries not refreshed within ``ttl`` are dropped by the
-next read, which is how a crashed node's clients leave. Times come from the
-Redis clock so that nodes with skewed clocks agree.
+times per channel; entries not refreshed within ``ttl`` are skipped by reads
+and removed by ``expire_presence`` (``lua/presence_expire.lua``), which hands
+each one to exactly one node: that is how a crashed node's clients leave, with
+one ``leave`` event each. Times come from the Redis clock so that nodes with
+skewed clocks agree.
 
 **Idempotent publishes** store ``<offset>:<epoch>`` under a key per
 (channel, idempotency key) for ``IDEMPOTENCY_TTL``, checked and written by
@@ -74,6 +76,8 @@ __all__ = ["RedisEngine"]
 
 #: Stream ids are unsigned 64-bit; larger ``since`` values cannot match anything.
 _MAX_OFFSET: Final = 2**63
+#: Expired presence entries removed per script call (``presence_expire.lua``'s LIMIT).
+_EXPIRE_BATCH: Final = 1000
 _UNAVAILABLE: Final = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OutOfMemoryError)
 
 
@@ -299,6 +303,18 @@ class RedisEngine:
             )
         users = {codec.decode_user(value) for value in values}
         return PresenceStats(num_clients=len(values), num_users=len(users))
+
+    async def expire_presence(self, channel: str) -> list[ClientInfo]:
+        keys = self._keys
+        gone: list[ClientInfo] = []
+        while True:
+            with _unavailable("expire_presence"):
+                values = await self._scripts.presence_expire(
+                    keys=(keys.presence(channel), keys.expiry(channel)), args=()
+                )
+            gone.extend(codec.decode_info(value) for value in values)
+            if len(values) < _EXPIRE_BATCH:
+                return gone
 
     # ------------------------------------------------------------------ internals
 

@@ -25,7 +25,14 @@ def load_lua(name: str) -> str:
 class Scripts:
     """The registered scripts of one client."""
 
-    __slots__ = ("history", "presence_add", "presence_get", "presence_remove", "publish")
+    __slots__ = (
+        "history",
+        "presence_add",
+        "presence_expire",
+        "presence_get",
+        "presence_remove",
+        "publish",
+    )
 
     def __init__(self, client: Redis) -> None:
         self.publish: AsyncScript = client.register_script(load_lua("publish"))
@@ -33,3 +40,4 @@ class Scripts:
         self.presence_add: AsyncScript = client.register_script(load_lua("presence_add"))
         self.presence_remove: AsyncScript = client.register_script(load_lua("presence_remove"))
         self.presence_get: AsyncScript = client.register_script(load_lua("presence_get"))
+        self.presence_expire: AsyncScript = client.register_script(load_lua("presence_expire"))

@@ -14,9 +14,13 @@ now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local ttl = tonumber(ARGV[3])
 redis.call('ZADD', KEYS[2], string.format('%d', now + ttl), ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
--- Both keys live as long as their longest-lived entry.
+-- Both keys outlive their longest-lived entry by another ttl (at least a
+-- minute), so that an expired entry stays until a node collects it
+-- (presence_expire.lua, every ttl / 3) and announces its leave; after that
+-- the keys of a deserted channel go.
+local keep = ttl + math.max(ttl, 60000)
 for _, key in ipairs(KEYS) do
-  if redis.call('PTTL', key) < ttl then
-    redis.call('PEXPIRE', key, ttl)
+  if redis.call('PTTL', key) < keep then
+    redis.call('PEXPIRE', key, keep)
   end
 end
