@@ -1,9 +1,10 @@
 """The hub: one node's connections, subscriptions and fan-out over an engine.
 
 The hub is the asyncio heart. It accepts connections from a transport, runs
-their commands (see :mod:`hubbub.commands`), and turns engine events into
-queued frames. Fan-out encodes a publication once and appends that one string
-to each live subscriber's bounded queue: no await, task or copy per subscriber.
+their commands (see :mod:`hubbub.commands`), subscribes this node to channels
+in the engine, keeps presence fresh, and hands engine events to its
+:class:`~hubbub.fanout.Fanout`, which encodes a publication once and gives the
+same frame to every live subscriber: no await, task or copy per subscriber.
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ from hubbub.connection import Connection, DirectWriter, Transport, WriteBatcher
 from hubbub.core import protocol
 from hubbub.core.channels import Namespaces, personal_channel
 from hubbub.core.history import HistoryOptions, HistoryResult, is_recovered
-from hubbub.core.protocol import ClientInfo, Publication, StreamPosition
-from hubbub.core.registry import Buffered, ChannelSubscribers, Registry
+from hubbub.core.protocol import ClientInfo, StreamPosition
+from hubbub.core.registry import Registry
 from hubbub.core.session import Close, Execute, Limits, Send, Session, error_frame
 from hubbub.engines import create_engine
 from hubbub.engines.base import Engine
 from hubbub.errors import CloseCode, CommandError, ConfigError, EngineUnavailable, ErrorCode
+from hubbub.fanout import Fanout
 from hubbub.frames import Frame
 from hubbub.metrics import HubMetrics
 
@@ -120,6 +122,13 @@ class Hub:
         self._channel_locks: dict[str, asyncio.Lock] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._batcher = WriteBatcher()
+        self.fanout = Fanout(
+            registry=self.registry,
+            engine=self.engine,
+            metrics=self.metrics,
+            users=self.users,
+            spawn=self._spawn,
+        )
         self._start_lock: asyncio.Lock | None = None
         self._started = False
         self._closing = False
@@ -146,7 +155,7 @@ class Hub:
         async with self._start_lock:
             if self._started:
                 return
-            await self.engine.start(self)
+            await self.engine.start(self.fanout)
             self._started = True
             self._spawn(self._refresh_presence_forever())
 
@@ -536,108 +545,3 @@ class Hub:
                         await self.engine.publish_leave(channel, info)
             except Exception as exc:
                 logger.debug("presence expiry of %s failed: %r", channel, exc)
-
-    # -- engine events (EngineEvents) ---------------------------------------------------
-
-    def on_publication(self, channel: str, epoch: str, publication: Publication) -> None:
-        subs = self.registry.get(channel)
-        if subs is None:
-            return
-        if subs.held is not None:
-            subs.held.append((epoch, publication))
-            return
-        if epoch == subs.epoch and subs.offset >= 0 and publication.offset > subs.offset + 1:
-            logger.warning(
-                "gap in %s: %d -> %d; fetching the missed publications",
-                channel,
-                subs.offset,
-                publication.offset,
-            )
-            subs.held = [(epoch, publication)]
-            self._spawn(self._fill_gap(channel))
-            return
-        self._deliver(subs, channel, epoch, publication)
-
-    def _deliver(
-        self,
-        subs: ChannelSubscribers[Connection, Frame],
-        channel: str,
-        epoch: str,
-        publication: Publication,
-    ) -> None:
-        if epoch == subs.epoch and publication.offset <= subs.offset:
-            return  # already delivered (a gap fill overlapped the live stream)
-        subs.epoch = epoch
-        subs.offset = publication.offset
-        encoded = protocol.encode_json(
-            protocol.Message(
-                channel=channel,
-                data=publication.data,
-                offset=publication.offset,
-                epoch=epoch,
-                info=publication.info,
-            )
-        )
-        frame = Frame(encoded)
-        # A copy of the pointers: an overflowing queue closes its connection (4008),
-        # which removes it from ``subs.live`` in the middle of this loop.
-        for conn in tuple(subs.live.values()):
-            conn.enqueue(frame)
-        if subs.syncing:
-            for buffer in subs.syncing.values():
-                buffer.append(Buffered(publication.offset, epoch, frame))
-        self.metrics.out_messages.inc(len(subs.live))
-
-    def _broadcast_event(self, channel: str, frame: Frame, skip: str) -> None:
-        subs = self.registry.get(channel)
-        if subs is None:
-            return
-        for client, conn in tuple(subs.live.items()):  # enqueue may close (see _deliver)
-            if client != skip:
-                conn.enqueue(frame)
-
-    def on_join(self, channel: str, info: ClientInfo) -> None:
-        frame = Frame(protocol.encode_json(protocol.Join(channel=channel, info=info)))
-        self._broadcast_event(channel, frame, info.client)
-
-    def on_leave(self, channel: str, info: ClientInfo) -> None:
-        frame = Frame(protocol.encode_json(protocol.Leave(channel=channel, info=info)))
-        self._broadcast_event(channel, frame, info.client)
-
-    def on_disconnect_user(self, user: str) -> None:
-        for conn in list(self.users.get(user, ())):
-            conn.abort(CloseCode.FORBIDDEN, "disconnected by the server")
-
-    def on_engine_state(self, ready: bool) -> None:
-        if not ready:
-            logger.warning("engine link lost; delivery resumes when it is back")
-            return
-        logger.info("engine link is back; checking %d channels for gaps", len(self.registry))
-        for channel in self.registry.channels():
-            subs = self.registry.get(channel)
-            if subs is not None and subs.held is None and subs.offset >= 0:
-                subs.held = []
-                self._spawn(self._fill_gap(channel))
-
-    async def _fill_gap(self, channel: str) -> None:
-        """Deliver what this node missed in ``channel``, then what was held meanwhile.
-
-        If the engine lost that history (new epoch, e.g. Redis restarted empty)
-        subscribers get the new epoch's kept publications from its start, then
-        the held ones: they see the new epoch and know to recover what came
-        before it, and miss nothing of the new one that history still holds."""
-        subs = self.registry.get(channel)
-        if subs is None:
-            return
-        try:
-            result = await self.engine.history(channel, since=subs.offset)
-            if result.epoch != subs.epoch:
-                result = await self.engine.history(channel, since=0)
-            for publication in result.publications:
-                self._deliver(subs, channel, result.epoch, publication)
-        except Exception as exc:
-            logger.warning("could not fetch missed publications of %s: %r", channel, exc)
-        finally:
-            held, subs.held = subs.held or [], None
-            for epoch, publication in held:
-                self._deliver(subs, channel, epoch, publication)
