@@ -382,7 +382,7 @@ async def test_malformed_frames_are_logged_and_ignored(caplog: pytest.LogCapture
     assert "binary frame" in logged
 
 
-async def test_no_ping_means_a_dead_link() -> None:
+async def test_no_ping_means_a_dead_link(monkeypatch: pytest.MonkeyPatch) -> None:
     async def script(ws: ServerConnection, n: int) -> None:
         await ws.send(json.dumps({**WELCOME, "ping_interval": 0.1}))
         if n == 0:
@@ -390,19 +390,15 @@ async def test_no_ping_means_a_dead_link() -> None:
         else:
             await serve_commands(ws)
 
-    async with fake_hub(script) as (address, tokens):
-        import hubbub.client as client_module
-
-        original = client_module._IDLE_MARGIN
-        client_module._IDLE_MARGIN = 0.2  # type: ignore[misc]
-        try:
-            async with Client(address, token="t", min_delay=0.01) as c:
-                codes: list[int | None] = []
-                c.on("disconnected", codes.append)
-                await until(lambda: len(tokens) == 2 and c.state == "connected")
-                assert codes == [1006]
-        finally:
-            client_module._IDLE_MARGIN = original  # type: ignore[misc]
+    monkeypatch.setattr("hubbub.client.client._IDLE_MARGIN", 0.2)
+    async with (
+        fake_hub(script) as (address, tokens),
+        Client(address, token="t", min_delay=0.01) as c,
+    ):
+        codes: list[int | None] = []
+        c.on("disconnected", codes.append)
+        await until(lambda: len(tokens) == 2 and c.state == "connected")
+        assert codes == [1006]
 
 
 async def test_forbidden_is_final(hub: Hub, server: str, make_token: Callable[..., str]) -> None:

@@ -36,256 +36,40 @@ import contextlib
 import inspect
 import logging
 import random
-from collections.abc import Awaitable, Callable, Generator
-from dataclasses import dataclass
-from typing import Any, Final, Literal, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from hubbub.core.protocol import NULL, ClientInfo, Publication, StreamPosition
-
-__all__ = [
-    "Client",
-    "ClientError",
-    "Disconnected",
-    "HistoryResult",
-    "Message",
-    "PresenceStats",
-    "Recovery",
-    "ServerError",
-    "Subscription",
-    "Unauthorized",
-]
+from hubbub.client.subscription import Subscription
+from hubbub.client.types import (
+    Callback,
+    ClientError,
+    Disconnected,
+    Forbidden,
+    HistoryResult,
+    Incoming,
+    Message,
+    PresenceStats,
+    Recovery,
+    ServerError,
+    State,
+    TokenGetter,
+    Unauthorized,
+    decoder,
+    encode,
+)
+from hubbub.core.protocol import ClientInfo, StreamPosition, parse_raw
 
 logger = logging.getLogger("hubbub.client")
 
-State = Literal["disconnected", "connecting", "connected", "reconnecting", "closed"]
-T = TypeVar("T")
-Callback = Callable[[T], Awaitable[None] | None]
-TokenGetter = Callable[[], Awaitable[str]]
 
 UNAUTHORIZED: Final = 4001
 FORBIDDEN: Final = 4003
 _IDLE_MARGIN: Final = 10.0
-
-
-class ClientError(Exception):
-    """Base class of the client's errors."""
-
-
-class ServerError(ClientError):
-    """The hub answered a command with an ``error`` frame."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-
-
-class Disconnected(ClientError):
-    """The connection ended before the reply came, or the client is closed."""
-
-
-class Unauthorized(ClientError):
-    """The hub refused the token (close 4001) and no new token could be had."""
-
-
-class Forbidden(ClientError):
-    """The hub refused the connection for good (close 4003: origin not allowed,
-    connection limit, or the server disconnected this user); reconnecting would
-    only be refused again."""
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """A publication delivered on a subscribed channel."""
-
-    channel: str
-    data: Any
-    offset: int
-    epoch: str
-    info: ClientInfo | None = None
-    """The publisher, when a client published it (``None`` for server publishes)."""
-
-    @property
-    def position(self) -> StreamPosition:
-        return StreamPosition(offset=self.offset, epoch=self.epoch)
-
-
-@dataclass(frozen=True, slots=True)
-class Recovery:
-    """What a resubscribe after a reconnect recovered."""
-
-    recovered: bool
-    """``False``: publications may have been missed; reload the app's state."""
-    missed: int | None
-    """How many missed publications were delivered (``None`` when not recovered)."""
-    offset: int
-    epoch: str
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryResult:
-    publications: list[Message]
-    offset: int
-    epoch: str
-
-
-@dataclass(frozen=True, slots=True)
-class PresenceStats:
-    num_clients: int
-    num_users: int
-
-
-class _Frame(msgspec.Struct):
-    """Any server frame; fields that a frame type does not carry stay ``None``."""
-
-    type: str
-    id: int | None = None
-    code: int | None = None
-    message: str | None = None
-    client: str | None = None
-    user: str | None = None
-    ping_interval: float | None = None
-    channel: str | None = None
-    data: msgspec.Raw = NULL
-    offset: int | None = None
-    epoch: str | None = None
-    info: ClientInfo | None = None
-    recovered: bool | None = None
-    publications: list[Publication] | None = None
-    clients: dict[str, ClientInfo] | None = None
-    num_clients: int | None = None
-    num_users: int | None = None
-
-
-_decoder: Final = msgspec.json.Decoder(_Frame)
-_encode: Final = msgspec.json.Encoder().encode
-
-
-def _load(raw: msgspec.Raw) -> Any:
-    return msgspec.json.decode(raw)
-
-
-class _End:
-    """Queued to end a subscription's iteration (optionally with an error)."""
-
-    def __init__(self, error: BaseException | None = None) -> None:
-        self.error = error
-
-
-class Subscription:
-    """A channel subscription: ``await`` it to wait for the first ``ack``, and
-    ``async for`` over it for its :class:`Message` s, in offset order, each once.
-
-    Iteration ends when the subscription is unsubscribed or the client closes
-    (and raises :class:`Unauthorized` or :class:`ServerError` when that is why).
-    Messages wait in an unbounded queue until read.
-    """
-
-    def __init__(
-        self,
-        client: Client,
-        channel: str,
-        *,
-        since: StreamPosition | None,
-        on_join: Callback[ClientInfo] | None,
-        on_leave: Callback[ClientInfo] | None,
-        on_recover: Callback[Recovery] | None,
-    ) -> None:
-        self.client = client
-        self.channel = channel
-        self.epoch: str | None = since.epoch if since else None
-        self.offset: int = since.offset if since else -1
-        self.on_join = on_join
-        self.on_leave = on_leave
-        self.on_recover = on_recover
-        self.subscribed = False
-        self._queue: asyncio.Queue[Message | _End] = asyncio.Queue()
-        self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._ended = False
-
-    @property
-    def position(self) -> StreamPosition | None:
-        """The last publication seen (or the subscribe position), for ``since``."""
-        if self.epoch is None:
-            return None
-        return StreamPosition(offset=max(self.offset, 0), epoch=self.epoch)
-
-    def __await__(self) -> Generator[Any, None, Subscription]:
-        return self._wait_ready().__await__()
-
-    async def _wait_ready(self) -> Subscription:
-        self.client._register(self)
-        await asyncio.shield(self._ready)
-        return self
-
-    def __aiter__(self) -> Subscription:
-        return self
-
-    async def __anext__(self) -> Message:
-        if not self._ready.done():
-            await self._wait_ready()
-        item = await self._queue.get()
-        if isinstance(item, _End):
-            self._queue.put_nowait(item)  # later calls end too
-            if item.error is not None:
-                raise item.error
-            raise StopAsyncIteration
-        return item
-
-    async def unsubscribe(self) -> None:
-        """Stop receiving this channel and end the iteration."""
-        await self.client._unsubscribe(self)
-
-    # -- driven by the client ---------------------------------------------------------
-
-    def _on_ack(self, frame: _Frame, since: StreamPosition | None) -> None:
-        epoch = frame.epoch or ""
-        offset = frame.offset if frame.offset is not None else 0
-        missed: int | None = None
-        if since is not None and frame.recovered:
-            publications = frame.publications or []
-            missed = 0
-            for p in publications:
-                if self._deliver(
-                    Message(self.channel, _load(p.data), p.offset, epoch, p.info), notify=False
-                ):
-                    missed += 1
-        if self.epoch != epoch or self.offset < offset:
-            self.epoch, self.offset = epoch, offset
-        self.subscribed = True
-        if not self._ready.done():
-            self._ready.set_result(None)
-        if since is not None:
-            recovery = Recovery(bool(frame.recovered), missed, offset, epoch)
-            self.client._callback(self.on_recover, recovery)
-
-    def _deliver(self, message: Message, *, notify: bool = True) -> bool:
-        if message.epoch == self.epoch and message.offset <= self.offset:
-            return False  # seen already
-        changed = self.epoch is not None and message.epoch != self.epoch
-        self.epoch, self.offset = message.epoch, message.offset
-        if changed and notify:
-            # the channel's history was lost on the hub: the app should reload
-            self.client._callback(
-                self.on_recover, Recovery(False, None, message.offset, message.epoch)
-            )
-        self._queue.put_nowait(message)
-        return True
-
-    def _end(self, error: BaseException | None = None) -> None:
-        if self._ended:
-            return
-        self._ended = True
-        self.subscribed = False
-        if not self._ready.done():
-            self._ready.set_exception(error or Disconnected("subscription ended"))
-            self._ready.exception()  # mark retrieved: awaiting it is optional
-        self._queue.put_nowait(_End(error))
 
 
 class Client:
@@ -328,7 +112,7 @@ class Client:
         self._task: asyncio.Task[None] | None = None
         self._subs: dict[str, Subscription] = {}
         self._pending: dict[
-            int, tuple[asyncio.Future[_Frame], Callable[[_Frame], None] | None]
+            int, tuple[asyncio.Future[Incoming], Callable[[Incoming], None] | None]
         ] = {}
         self._ids = 0
         self._listeners: dict[str, list[Callable[[Any], object]]] = {}
@@ -527,7 +311,7 @@ class Client:
                 await asyncio.shield(ws.close())
         return ws.close_code, welcomed
 
-    def _decode(self, raw: str | bytes) -> list[_Frame]:
+    def _decode(self, raw: str | bytes) -> list[Incoming]:
         if isinstance(raw, bytes):
             logger.warning("ignoring a binary frame (%d bytes)", len(raw))
             return []
@@ -536,12 +320,12 @@ class Client:
             if not line:
                 continue
             try:
-                frames.append(_decoder.decode(line))
+                frames.append(decoder.decode(line))
             except msgspec.DecodeError as exc:
                 logger.warning("ignoring a malformed frame (%s): %.200s", exc, line)
         return frames
 
-    def _on_welcome(self, ws: ClientConnection, frame: _Frame) -> None:
+    def _on_welcome(self, ws: ClientConnection, frame: Incoming) -> None:
         self.client_id = frame.client
         self.user = frame.user
         self._set_state("connected")
@@ -549,7 +333,7 @@ class Client:
         for sub in list(self._subs.values()):
             self._spawn(self._send_subscribe(sub, ws))
 
-    def _dispatch(self, frame: _Frame) -> None:
+    def _dispatch(self, frame: Incoming) -> None:
         kind = frame.type
         if kind in ("ack", "error"):
             pending = self._pending.pop(frame.id, None) if frame.id is not None else None
@@ -575,7 +359,9 @@ class Client:
         if kind == "message":
             if sub.subscribed and frame.offset is not None and frame.epoch is not None:
                 sub._deliver(
-                    Message(sub.channel, _load(frame.data), frame.offset, frame.epoch, frame.info)
+                    Message(
+                        sub.channel, parse_raw(frame.data), frame.offset, frame.epoch, frame.info
+                    )
                 )
         elif kind == "join" and frame.info is not None:
             self._callback(sub.on_join, frame.info)
@@ -606,16 +392,16 @@ class Client:
         self,
         ws: ClientConnection,
         frame: dict[str, Any],
-        on_ack: Callable[[_Frame], None] | None = None,
-    ) -> _Frame:
+        on_ack: Callable[[Incoming], None] | None = None,
+    ) -> Incoming:
         if ws is not self._ws:
             raise Disconnected("connection lost")
         self._ids += 1
         frame["id"] = self._ids
-        future: asyncio.Future[_Frame] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Incoming] = asyncio.get_running_loop().create_future()
         self._pending[self._ids] = (future, on_ack)
         try:
-            await ws.send(_encode(frame).decode())
+            await ws.send(encode(frame).decode())
         except ConnectionClosed:
             self._pending.pop(frame["id"], None)
             raise Disconnected("connection lost") from None
@@ -625,7 +411,7 @@ class Client:
         finally:
             self._pending.pop(frame["id"], None)
 
-    async def _command(self, frame: dict[str, Any]) -> _Frame:
+    async def _command(self, frame: dict[str, Any]) -> Incoming:
         ws = await self._wait_connected()
         return await self._request(ws, frame)
 
@@ -667,7 +453,7 @@ class Client:
         if since is not None:
             frame["since"] = {"offset": since.offset, "epoch": since.epoch}
 
-        def on_ack(ack: _Frame) -> None:
+        def on_ack(ack: Incoming) -> None:
             if self._subs.get(sub.channel) is sub:
                 sub._on_ack(ack, since)
 
@@ -705,7 +491,7 @@ class Client:
     async def rpc(self, method: str, data: Any = None) -> Any:
         """Call the hub's rpc handler ``method``; returns its result."""
         ack = await self._command({"type": "rpc", "method": method, "data": data})
-        return _load(ack.data)
+        return parse_raw(ack.data)
 
     async def presence(self, channel: str) -> dict[str, ClientInfo]:
         """Who is subscribed to ``channel``: client id -> client info."""
@@ -737,7 +523,7 @@ class Client:
         epoch = ack.epoch or ""
         return HistoryResult(
             [
-                Message(channel, _load(p.data), p.offset, epoch, p.info)
+                Message(channel, parse_raw(p.data), p.offset, epoch, p.info)
                 for p in ack.publications or []
             ],
             ack.offset or 0,
