@@ -14,3 +14,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
+# The real Centrifugo JS SDK for tests/centrifugo (Node 20 + ws), from the committed
+# package-lock.json; node_modules is git-ignored. The Python SDK comes with '.[dev]'.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm
+fi
+if [ ! -d tests/centrifugo/node/node_modules/centrifuge ]; then
+  (cd tests/centrifugo/node && npm ci --no-audit --no-fund --ignore-scripts)
+fi

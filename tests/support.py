@@ -51,6 +51,47 @@ async def serve(app: Any, hub: Hub | None = None, **overrides: Any) -> AsyncIter
         await asyncio.wait_for(task, 15)
 
 
+class LiveServer:
+    """uvicorn serving one hub, which can be stopped and started again on the same
+    port while the hub (and its memory engine's history) lives on."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.port = 0
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+    async def start(self) -> None:
+        options = uvicorn_options(self.hub.settings)
+        # lifespan off: stopping uvicorn must not close the hub (it is "restarted")
+        options.update(host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
+        server = uvicorn.Server(uvicorn.Config(self.hub.asgi, **options))
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("server stopped during start-up")
+            await asyncio.sleep(0.01)
+        self.port = server.servers[0].sockets[0].getsockname()[1]
+        self._server, self._task = server, task
+
+    async def stop(self) -> None:
+        if self._server is None or self._task is None:
+            return
+        self._server.should_exit = True
+        await asyncio.wait_for(self._task, 15)
+        self._server = self._task = None
+
+
 class Client:
     """A protocol v1 test client over a real ``websockets`` connection."""
 

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from msgspec import Raw
 
 from hubbub.core.protocol import raw_json
-from hubbub.errors import AuthError, ConfigError
+from hubbub.errors import AuthError, ConfigError, TokenExpired
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +69,7 @@ class TokenVerifier:
                 options={"require": ["sub"]},
             )
         except jwt.ExpiredSignatureError:
-            raise AuthError("token expired") from None
+            raise TokenExpired("token expired") from None
         except jwt.InvalidTokenError as exc:
             raise AuthError(f"invalid token: {exc}") from None
         sub = claims["sub"]

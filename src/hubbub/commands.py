@@ -2,7 +2,8 @@
 
 Every handler takes the hub, the connection and its typed command, raises
 :class:`~hubbub.errors.CommandError` when the command fails, and returns the
-``ack`` frame (sent only when the command carried an ``id``).
+``ack`` frame (sent only when the command carried an ``id``), a protocol v1
+struct that the connection's codec encodes in its own wire format.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from hubbub.core.channels import (
     check_subscribe,
     claims_allow,
 )
-from hubbub.errors import AuthError, CloseCode, CommandError, ErrorCode
+from hubbub.core.codec import Command, Connect, Refresh, SubRefresh
+from hubbub.errors import AuthError, CloseCode, CommandError, ErrorCode, ErrorKind, TokenExpired
 
 if TYPE_CHECKING:
     from hubbub.connection import Connection
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
 Reply = protocol.ServerFrame | None
 
 
-async def execute(hub: Hub, conn: Connection, command: protocol.Command) -> Reply:
+async def execute(hub: Hub, conn: Connection, command: Command) -> Reply:
     handler: Callable[[Hub, Connection, Any], Awaitable[Reply]] = _HANDLERS[type(command)]
     return await handler(hub, conn, command)
 
@@ -45,7 +47,10 @@ def _granted(hub: Hub, credentials: Credentials, channel: str, token: str | None
     try:
         hub.verifier.subscription(token, channel=channel, user=credentials.user)
     except AuthError as exc:
-        raise CommandError(ErrorCode.PERMISSION_DENIED, f"subscription token: {exc}") from None
+        kind = ErrorKind.TOKEN_EXPIRED if isinstance(exc, TokenExpired) else None
+        raise CommandError(
+            ErrorCode.PERMISSION_DENIED, f"subscription token: {exc}", kind=kind
+        ) from None
     return True
 
 
@@ -73,6 +78,56 @@ async def _auth(hub: Hub, conn: Connection, cmd: protocol.Auth) -> Reply:
     return None  # the welcome frame is the reply
 
 
+async def _connect(hub: Hub, conn: Connection, cmd: Connect) -> Reply:
+    """Centrifugo's ``connect``: a token in the command wins over the handshake's
+    credentials; an expired one is answered with an error (the SDKs fetch a new
+    token and reconnect), any other failure closes 4001 (terminal for the SDKs)."""
+    if cmd.token is not None:
+        try:
+            credentials = hub.verifier.connection(cmd.token)
+        except TokenExpired as exc:
+            raise CommandError(
+                ErrorCode.BAD_REQUEST, str(exc), kind=ErrorKind.TOKEN_EXPIRED
+            ) from None
+        except AuthError as exc:
+            conn.abort(CloseCode.UNAUTHORIZED, str(exc))
+            return None
+    elif conn.handshake is not None:
+        credentials = conn.handshake
+    elif hub.settings.allow_anonymous:
+        credentials = Credentials(user="")
+    else:
+        conn.abort(CloseCode.UNAUTHORIZED, "token is missing")
+        return None
+    if hub.admit(credentials) is not None:
+        conn.abort(CloseCode.FORBIDDEN, "connection limit per user reached")
+        return None
+    await hub.welcome(conn, credentials, reply_to=cmd.id)
+    return None  # the welcome is the reply
+
+
+async def _refresh(hub: Hub, conn: Connection, cmd: Refresh) -> Reply:
+    """A fresh connection token for the same user. hubbub does not expire
+    connections, so this only checks the token (an invalid one closes 4001)."""
+    try:
+        credentials = hub.verifier.connection(cmd.token)
+    except AuthError as exc:
+        conn.abort(CloseCode.UNAUTHORIZED, str(exc))
+        return None
+    if credentials.user != conn.user:
+        conn.abort(CloseCode.UNAUTHORIZED, "refresh token is for another user")
+        return None
+    return None if cmd.id is None else protocol.Ack(id=cmd.id)
+
+
+async def _sub_refresh(hub: Hub, conn: Connection, cmd: SubRefresh) -> Reply:
+    """A fresh subscription token for a subscribed channel; checked, then accepted."""
+    if cmd.channel not in conn.session.channels:
+        raise CommandError(ErrorCode.BAD_REQUEST, f"not subscribed to {cmd.channel!r}")
+    _granted(hub, conn.credentials, cmd.channel, cmd.token)
+    return None if cmd.id is None else protocol.Ack(id=cmd.id)
+
+
 async def _subscribe(hub: Hub, conn: Connection, cmd: protocol.Subscribe) -> Reply:
     channel = cmd.channel
     options = await _readable(hub, conn, channel, "subscribe", cmd.token)
@@ -88,14 +143,16 @@ async def _subscribe(hub: Hub, conn: Connection, cmd: protocol.Subscribe) -> Rep
         return None
     if cmd.id is not None:
         conn.send_text(
-            protocol.encode(
+            conn.codec.encode_subscribed(
+                cmd,
                 protocol.SubscribeAck(
                     id=cmd.id,
                     offset=result.offset,
                     epoch=result.epoch,
                     recovered=recovered,
                     publications=result.publications if cmd.since is not None else None,
-                )
+                ),
+                recoverable=options.history_enabled,
             )
         )
     hub.go_live(conn, channel, result)
@@ -126,7 +183,11 @@ async def _publish(hub: Hub, conn: Connection, cmd: protocol.Publish) -> Reply:
 async def _history(hub: Hub, conn: Connection, cmd: protocol.History) -> Reply:
     options = await _readable(hub, conn, cmd.channel, "history")
     if not options.history_enabled:
-        raise CommandError(ErrorCode.PERMISSION_DENIED, "history is off in this namespace")
+        raise CommandError(
+            ErrorCode.PERMISSION_DENIED,
+            "history is off in this namespace",
+            kind=ErrorKind.NOT_AVAILABLE,
+        )
     since = cmd.since
     result = await hub.engine.history(
         cmd.channel,
@@ -147,7 +208,11 @@ async def _history(hub: Hub, conn: Connection, cmd: protocol.History) -> Reply:
 async def _presence_options(hub: Hub, conn: Connection, channel: str) -> None:
     options = await _readable(hub, conn, channel, "presence")
     if not options.presence:
-        raise CommandError(ErrorCode.PERMISSION_DENIED, "presence is off in this namespace")
+        raise CommandError(
+            ErrorCode.PERMISSION_DENIED,
+            "presence is off in this namespace",
+            kind=ErrorKind.NOT_AVAILABLE,
+        )
 
 
 async def _presence(hub: Hub, conn: Connection, cmd: protocol.Presence) -> Reply:
@@ -171,7 +236,11 @@ async def _rpc(hub: Hub, conn: Connection, cmd: protocol.Rpc) -> Reply:
 
     handler = hub.rpc_handlers.get(cmd.method)
     if handler is None:
-        raise CommandError(ErrorCode.BAD_REQUEST, f"unknown rpc method {cmd.method!r}")
+        raise CommandError(
+            ErrorCode.BAD_REQUEST,
+            f"unknown rpc method {cmd.method!r}",
+            kind=ErrorKind.METHOD_NOT_FOUND,
+        )
     context = RpcContext(
         hub=hub, client=conn.client_id, user=conn.user, credentials=conn.credentials
     )
@@ -190,4 +259,7 @@ _HANDLERS: dict[type, Callable[[Hub, Connection, Any], Awaitable[Reply]]] = {
     protocol.Presence: _presence,
     protocol.PresenceStats: _presence_stats,
     protocol.Rpc: _rpc,
+    Connect: _connect,
+    Refresh: _refresh,
+    SubRefresh: _sub_refresh,
 }

@@ -28,6 +28,7 @@ from typing import Protocol
 
 from hubbub.auth import Credentials
 from hubbub.core import protocol
+from hubbub.core.codec import V1, Codec
 from hubbub.core.session import Session
 from hubbub.errors import CloseCode
 from hubbub.frames import Frame, frame_text
@@ -95,6 +96,7 @@ class Connection:
         "_direct",
         "_on_close",
         "_pending",
+        "_push_codec",
         "_queue",
         "_timer",
         "_transport",
@@ -103,7 +105,9 @@ class Connection:
         "batch",
         "client_id",
         "close_code",
+        "codec",
         "credentials",
+        "handshake",
         "info",
         "max_queue_bytes",
         "queued_bytes",
@@ -122,6 +126,8 @@ class Connection:
         direct: DirectWriter | None = None,
         batcher: WriteBatcher | None = None,
         on_close: Callable[[Connection], None] | None = None,
+        codec: Codec = V1,
+        handshake: Credentials | None = None,
     ) -> None:
         self.client_id = client_id
         self.credentials = credentials
@@ -131,6 +137,12 @@ class Connection:
         self.batch = batch
         self.queued_bytes = 0
         self.close_code: int | None = None
+        self.codec = codec
+        # v1 connections take fan-out frames as they are (the fast path).
+        self._push_codec: Codec | None = None if codec is V1 else codec
+        self.handshake = handshake
+        """Credentials the handshake established, for a codec whose connect
+        command comes first (:attr:`~hubbub.core.codec.Codec.explicit_connect`)."""
         self._transport = transport
         self._direct = direct
         self._batcher = batcher or WriteBatcher()
@@ -165,6 +177,8 @@ class Connection:
         """Send ``frame`` (direct) or queue it for the writer. Never blocks."""
         if self._closed:
             return
+        if self._push_codec is not None:
+            frame = frame.variant(self._push_codec)
         queue, wakeup = self._queue, self._wakeup
         if queue is None or wakeup is None:  # direct
             pending = self._pending
@@ -179,9 +193,11 @@ class Connection:
         queue.append(frame)
         wakeup.set()
 
-    def send_text(self, text: str) -> None:
-        """Send a reply encoded as ``str`` (not the fan-out path)."""
-        self.enqueue(Frame.from_text(text))
+    def send_text(self, text: str | None) -> None:
+        """Send a reply encoded as ``str`` (not the fan-out path); ``None``: nothing
+        to send (the codec has no way to say it)."""
+        if text is not None:
+            self.enqueue(Frame.from_text(text))
 
     def flush(self) -> None:
         """Direct mode: write what this iteration gathered, in one call."""
@@ -281,6 +297,7 @@ class Connection:
             self._on_close(self)
 
     async def _close_transport(self, code: int, reason: str) -> None:
+        code, reason = self.codec.close_code(code, reason)  # e.g. 4008 -> Centrifugo's 3008
         try:
             await self._transport.close(code, reason)
         except Exception as exc:  # already gone

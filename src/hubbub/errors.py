@@ -14,11 +14,12 @@ The exception tree mirrors that split::
     ├── Disconnect              -> close the connection with .code and .reason
     ├── ConfigError             -> bad settings; the server refuses to start
     └── AuthError               -> a token failed verification (becomes 4001 or 403)
+        └── TokenExpired        -> ... because it expired (Centrifugo clients fetch a new one)
 """
 
 from __future__ import annotations
 
-from enum import IntEnum
+from enum import Enum, IntEnum
 
 
 class ErrorCode(IntEnum):
@@ -50,6 +51,17 @@ class CloseCode(IntEnum):
     RATE_LIMIT_ABUSE = 4029
 
 
+class ErrorKind(Enum):
+    """A finer reason for an error than its v1 code, for codecs whose code tables are
+    more detailed than v1's: Centrifugo's SDKs treat "method not found", "not
+    available" and "token expired" differently from a plain 400/403 (an expired
+    token is fetched again). Protocol v1 ignores it, so its frames do not change."""
+
+    METHOD_NOT_FOUND = "method_not_found"
+    NOT_AVAILABLE = "not_available"
+    TOKEN_EXPIRED = "token_expired"
+
+
 class HubbubError(Exception):
     """Base class of every error hubbub raises on purpose."""
 
@@ -57,10 +69,11 @@ class HubbubError(Exception):
 class CommandError(HubbubError):
     """A command failed; the client gets an ``error`` frame and stays connected."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str, *, kind: ErrorKind | None = None) -> None:
         super().__init__(f"{int(code)}: {message}")
         self.code = code
         self.message = message
+        self.kind = kind
 
 
 class EngineUnavailable(CommandError):
@@ -85,6 +98,10 @@ class ConfigError(HubbubError):
 
 class AuthError(HubbubError):
     """A token is missing, malformed, expired or signed with the wrong key."""
+
+
+class TokenExpired(AuthError):
+    """A token was valid but its ``exp`` has passed."""
 
 
 def bad_request(message: str) -> CommandError:

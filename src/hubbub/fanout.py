@@ -74,16 +74,16 @@ class Fanout:
             return  # already delivered (a gap fill overlapped the live stream)
         subs.epoch = epoch
         subs.offset = publication.offset
-        encoded = protocol.encode_json(
-            protocol.Message(
-                channel=channel,
-                data=publication.data,
-                offset=publication.offset,
-                epoch=epoch,
-                info=publication.info,
-            )
+        message = protocol.Message(
+            channel=channel,
+            data=publication.data,
+            offset=publication.offset,
+            epoch=epoch,
+            info=publication.info,
         )
-        frame = Frame(encoded)
+        # Encoded in v1 now; other protocols' subscribers take frame.variant(codec),
+        # encoded on first use: once per protocol in use, never once per subscriber.
+        frame = Frame(protocol.encode_json(message), push=message)
         # A copy of the pointers: an overflowing queue closes its connection (4008),
         # which removes it from ``subs.live`` in the middle of this loop.
         for conn in tuple(subs.live.values()):
@@ -102,11 +102,13 @@ class Fanout:
                 conn.enqueue(frame)
 
     def on_join(self, channel: str, info: ClientInfo) -> None:
-        frame = Frame(protocol.encode_json(protocol.Join(channel=channel, info=info)))
+        join = protocol.Join(channel=channel, info=info)
+        frame = Frame(protocol.encode_json(join), push=join)
         self._broadcast_event(channel, frame, info.client)
 
     def on_leave(self, channel: str, info: ClientInfo) -> None:
-        frame = Frame(protocol.encode_json(protocol.Leave(channel=channel, info=info)))
+        leave = protocol.Leave(channel=channel, info=info)
+        frame = Frame(protocol.encode_json(leave), push=leave)
         self._broadcast_event(channel, frame, info.client)
 
     def on_disconnect_user(self, user: str) -> None:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hubbub.core.codec import Codec, Push
+
 
 def frame_text(payload: bytes) -> bytes:
     """An unmasked, unfragmented WebSocket text frame (RFC 6455 section 5.2)."""
@@ -18,15 +23,35 @@ def frame_text(payload: bytes) -> bytes:
 class Frame:
     """One server frame's JSON. A publication becomes one :class:`Frame` that every
     subscriber's connection takes as it needs it: the text for an ASGI send, or
-    the ready WebSocket frame for a direct write; each form is built at most once."""
+    the ready WebSocket frame for a direct write; each form is built at most once.
 
-    __slots__ = ("_text", "_wire", "data", "size")
+    A fan-out frame also keeps its ``push`` (the v1 struct it was encoded from):
+    a connection speaking another protocol takes :meth:`variant`, encoded once
+    per codec in use and cached here, so a publication costs one encoding per
+    protocol, never one per subscriber."""
 
-    def __init__(self, data: bytes, text: str | None = None) -> None:
+    __slots__ = ("_text", "_variants", "_wire", "data", "push", "size")
+
+    def __init__(self, data: bytes, text: str | None = None, push: Push | None = None) -> None:
         self.data = data
         self.size = len(data)
         self._text = text
         self._wire: bytes | None = None
+        self.push = push
+        self._variants: dict[Codec, Frame] | None = None
+
+    def variant(self, codec: Codec) -> Frame:
+        """This push encoded by ``codec`` (this frame itself when it is no push)."""
+        push = self.push
+        if push is None:
+            return self
+        variants = self._variants
+        if variants is None:
+            variants = self._variants = {}
+        frame = variants.get(codec)
+        if frame is None:
+            frame = variants[codec] = Frame(codec.encode_push(push))
+        return frame
 
     @classmethod
     def from_text(cls, text: str) -> Frame:

@@ -27,10 +27,11 @@ from hubbub.config import Settings, with_development_defaults
 from hubbub.connection import Connection, DirectWriter, Transport, WriteBatcher
 from hubbub.core import protocol
 from hubbub.core.channels import Namespaces, personal_channel
+from hubbub.core.codec import V1, Codec, Command
 from hubbub.core.history import HistoryOptions, HistoryResult, is_recovered
 from hubbub.core.protocol import ClientInfo, StreamPosition
 from hubbub.core.registry import Registry
-from hubbub.core.session import Close, Execute, Limits, Send, Session, error_frame
+from hubbub.core.session import Close, Limits, Send, Session
 from hubbub.engines import create_engine
 from hubbub.engines.base import Engine
 from hubbub.errors import CloseCode, CommandError, ConfigError, EngineUnavailable, ErrorCode
@@ -281,26 +282,34 @@ class Hub:
         *,
         batch: bool = False,
         direct: DirectWriter | None = None,
+        codec: Codec = V1,
     ) -> Connection:
         """Register an accepted connection. Without credentials it must send
-        ``auth`` first. Returns once ``welcome`` (and the personal channel) is live."""
+        ``auth`` first. Returns once ``welcome`` (and the personal channel) is live.
+
+        With a codec whose client always sends a connect command first
+        (Centrifugo), the credentials are kept for that command, which is
+        answered by the welcome."""
         await self.start()
         loop = asyncio.get_running_loop()
+        welcome_now = credentials is not None and not codec.explicit_connect
         conn = Connection(
             client_id=uuid.uuid4().hex,
-            credentials=credentials or Credentials(user=""),
-            session=Session(self.limits, loop.time(), authenticated=credentials is not None),
+            credentials=(credentials if welcome_now else None) or Credentials(user=""),
+            session=Session(self.limits, loop.time(), authenticated=welcome_now, codec=codec),
             transport=transport,
             max_queue_bytes=self.settings.max_queue_bytes,
-            batch=batch,
+            batch=batch or codec.batch,
             direct=direct,
             batcher=self._batcher,
             on_close=self._forget,
+            codec=codec,
+            handshake=None if welcome_now else credentials,
         )
         self.connections[conn.client_id] = conn
         self.metrics.connections.inc()
         conn.start()
-        if credentials is not None:
+        if welcome_now and credentials is not None:
             try:
                 await self.welcome(conn, credentials)
             except EngineUnavailable:
@@ -311,9 +320,13 @@ class Hub:
         self._schedule_tick(conn)
         return conn
 
-    async def welcome(self, conn: Connection, credentials: Credentials) -> None:
-        """Bind ``credentials`` to ``conn``, go live on its personal channel, say welcome."""
+    async def welcome(
+        self, conn: Connection, credentials: Credentials, *, reply_to: int | None = None
+    ) -> None:
+        """Bind ``credentials`` to ``conn``, go live on its personal channel, say welcome
+        (as the reply to command ``reply_to`` where the protocol wants one)."""
         conn.credentials = credentials
+        conn.handshake = None
         conn.info = ClientInfo(
             client=conn.client_id,
             user=credentials.user,
@@ -341,33 +354,36 @@ class Hub:
                 conn.enqueue(item.frame)
         conn.session.authenticated()
         conn.send_text(
-            protocol.encode(
+            conn.codec.encode_welcome(
                 protocol.Welcome(
                     client=conn.client_id,
                     user=credentials.user,
                     ping_interval=self.settings.ping_interval,
-                )
+                ),
+                reply_to=reply_to,
+                channels=[personal_channel(credentials.user)] if credentials.user else [],
             )
         )
 
     async def receive(self, conn: Connection, frame: str | bytes) -> None:
-        """Handle one frame from ``conn``; commands run one at a time per connection."""
+        """Handle one message from ``conn`` (one or more commands, depending on its
+        codec); commands run one at a time per connection, in order."""
         loop = asyncio.get_running_loop()
-        action = conn.session.receive(frame, loop.time())
-        if action is None:
-            return
-        if isinstance(action, Send):
-            if action.error is not None:
-                self.metrics.count_error(action.error)
-            conn.send_text(action.frame)
-        elif isinstance(action, Close):
-            # Graceful: the error frames queued before it (429s before a 4029) go first.
-            self.metrics.count_error(action.code)
-            await conn.close(action.code, action.reason)
-        elif isinstance(action, Execute):
-            await self._execute(conn, action.command)
+        for action in conn.session.receive_all(frame, loop.time()):
+            if conn.closed:
+                return
+            if isinstance(action, Send):
+                if action.error is not None:
+                    self.metrics.count_error(action.error)
+                conn.send_text(action.frame)
+            elif isinstance(action, Close):
+                # Graceful: the error frames queued before it (429s before a 4029) go first.
+                self.metrics.count_error(action.code)
+                await conn.close(action.code, action.reason)
+            else:
+                await self._execute(conn, action.command)
 
-    async def _execute(self, conn: Connection, command: protocol.Command) -> None:
+    async def _execute(self, conn: Connection, command: Command) -> None:
         kind = type(command).__struct_config__.tag
         counter = self.metrics.in_by_type.get(str(kind))
         if counter is not None:
@@ -376,18 +392,20 @@ class Hub:
             reply = await execute(self, conn, command)
         except CommandError as exc:
             self.metrics.count_error(exc.code)
-            conn.send_text(error_frame(exc.code, exc.message, command.id))
+            conn.send_text(conn.codec.encode_error(exc.code, exc.message, command.id, exc.kind))
             return
         except Exception:
             reference = secrets.token_hex(4)
             logger.exception("internal error handling %s (ref %s)", kind, reference)
             self.metrics.count_error(ErrorCode.INTERNAL)
             conn.send_text(
-                error_frame(ErrorCode.INTERNAL, f"internal error (ref {reference})", command.id)
+                conn.codec.encode_error(
+                    ErrorCode.INTERNAL, f"internal error (ref {reference})", command.id
+                )
             )
             return
         if reply is not None and command.id is not None:
-            conn.send_text(protocol.encode(reply))
+            conn.send_text(conn.codec.encode_reply(command, reply))
 
     def _schedule_tick(self, conn: Connection) -> None:
         conn.schedule(conn.session.next_deadline(), lambda: self._tick(conn))

@@ -16,9 +16,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from hubbub.asgi.api import api_routes
+from hubbub.asgi.centrifugo_api import PREFIX as CENTRIFUGO_API
+from hubbub.asgi.centrifugo_api import centrifugo_api_routes
 from hubbub.asgi.pages import page_routes
 from hubbub.asgi.websocket import WebSocketEndpoint
+from hubbub.core.centrifugo import CentrifugoCodec
 from hubbub.metrics import CONTENT_TYPE_LATEST
+from hubbub.version import version
 
 if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send
@@ -26,23 +30,52 @@ if TYPE_CHECKING:
     from hubbub.hub import Hub
 
 WEBSOCKET_PATH = "/ws"
+CENTRIFUGO_PATH = "/connection/websocket"
+"""Where Centrifugo's SDKs connect by default: Centrifugo's JSON client protocol."""
 
 
 class HubApp:
-    """Sends WebSocket handshakes for ``/ws`` straight to the endpoint, and
-    everything else to a Starlette app. A connection lives as long as its ASGI
+    """Sends WebSocket handshakes for ``/ws`` (protocol v1) and
+    ``/connection/websocket`` (Centrifugo's protocol) straight to their endpoints,
+    and everything else to a Starlette app. A connection lives as long as its ASGI
     call, and idle connections are the memory budget: they should not each hold
     the frames of Starlette's middleware and router for hours."""
 
-    def __init__(self, websocket: WebSocketEndpoint, http: Starlette) -> None:
+    def __init__(
+        self,
+        websocket: WebSocketEndpoint,
+        http: Starlette,
+        centrifugo: WebSocketEndpoint | None = None,
+        centrifugo_api: Starlette | None = None,
+    ) -> None:
         self.websocket = websocket
         self.http = http
+        self.centrifugo = centrifugo
+        self.centrifugo_api = centrifugo_api
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket" and _route_path(scope) == WEBSOCKET_PATH:
-            await self.websocket(scope, receive, send)
-        else:
-            await self.http(scope, receive, send)
+        if scope["type"] == "websocket":
+            path = _route_path(scope)
+            if path == WEBSOCKET_PATH:
+                await self.websocket(scope, receive, send)
+                return
+            if path == CENTRIFUGO_PATH and self.centrifugo is not None:
+                await self.centrifugo(scope, receive, send)
+                return
+        elif scope["type"] == "http" and self.centrifugo_api is not None:
+            path = _route_path(scope)
+            if path.startswith(CENTRIFUGO_API + "/") or (
+                path.startswith("/api/") and _has_header(scope, b"x-api-key")
+            ):
+                # Centrifugo's server API; hubbub's own is told apart by its
+                # ``Authorization: apikey`` header (see hubbub.asgi.centrifugo_api).
+                await self.centrifugo_api(scope, receive, send)
+                return
+        await self.http(scope, receive, send)
+
+
+def _has_header(scope: Scope, name: bytes) -> bool:
+    return any(key.lower() == name for key, _ in scope.get("headers", ()))
 
 
 def _route_path(scope: Scope) -> str:
@@ -74,4 +107,9 @@ def build_app(hub: Hub) -> HubApp:
         *api_routes(hub),
     ]
     routes += page_routes(hub)  # /hubbub.js, and the demo and dashboard when demo is on
-    return HubApp(WebSocketEndpoint(hub), Starlette(routes=routes, lifespan=hub.lifespan))
+    return HubApp(
+        WebSocketEndpoint(hub),
+        Starlette(routes=routes, lifespan=hub.lifespan),
+        centrifugo=WebSocketEndpoint(hub, CentrifugoCodec(version=f"hubbub {version()}")),
+        centrifugo_api=Starlette(routes=centrifugo_api_routes(hub)),
+    )

@@ -4,6 +4,8 @@ Thin on purpose: it reads credentials and the Origin from the scope, accepts
 (a refused handshake is accepted and then closed with its code, because
 browsers cannot read an HTTP status from a failed WebSocket handshake), and
 moves frames between ASGI messages and :class:`~hubbub.connection.Connection`.
+One class serves every protocol: ``/ws`` (v1) and ``/connection/websocket``
+(Centrifugo) differ only in the :class:`~hubbub.core.codec.Codec` they hand on.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from hubbub.auth import Credentials
+from hubbub.core.codec import V1, Codec
 from hubbub.core.origin import origin_allowed
 from hubbub.errors import AuthError, CloseCode
 
@@ -55,10 +58,11 @@ class AsgiTransport:
 
 
 class WebSocketEndpoint:
-    """ASGI app serving protocol v1 for one hub."""
+    """ASGI app serving one client protocol (v1 by default) for one hub."""
 
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: Hub, codec: Codec = V1) -> None:
         self.hub = hub
+        self.codec = codec
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = await receive()
@@ -71,11 +75,16 @@ class WebSocketEndpoint:
         if isinstance(outcome, tuple):
             code, reason = outcome
             self.hub.metrics.count_error(code)
-            await send({"type": "websocket.close", "code": code, "reason": reason})
+            wire_code, reason = self.codec.close_code(code, reason)
+            await send({"type": "websocket.close", "code": wire_code, "reason": reason})
             return
         direct = scope.get("extensions", {}).get(DIRECT_EXTENSION)
         conn = await self.hub.connect(
-            AsgiTransport(send), outcome.credentials, batch=outcome.batch, direct=direct
+            AsgiTransport(send),
+            outcome.credentials,
+            batch=outcome.batch,
+            direct=direct,
+            codec=self.codec,
         )
         await self._pump(conn, receive)
 

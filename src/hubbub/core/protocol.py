@@ -61,6 +61,10 @@ class _Command(Struct, tag_field="type", kw_only=True, omit_defaults=True):
     id: CommandId | None = None
 
 
+CommandBase = _Command
+"""The base of every command struct, for commands other codecs add (:mod:`hubbub.core.codec`)."""
+
+
 class Auth(_Command, tag="auth"):
     token: str
 

@@ -1,18 +1,22 @@
-"""The per-connection state machine of protocol v1, with no I/O.
+"""The per-connection state machine, with no I/O.
 
 A :class:`Session` takes frames and the time, and answers with what to do:
 :class:`Execute` a command (the hub does the I/O), :class:`Send` a frame now,
 or :class:`Close` the connection. It owns everything about a connection that
 needs no engine: the auth state, frame size and rate limits, heartbeats and the
 set of subscribed channels. ``tick(now)`` is called at ``next_deadline()``.
+The wire format is its :class:`~hubbub.core.codec.Codec`'s business (protocol v1
+by default): a message may hold several commands, each handled in order.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from hubbub.core import protocol
+from hubbub.core.codec import AUTH_COMMANDS, V1, Codec, Command
 from hubbub.core.ratelimit import SlidingCounter, TokenBucket
 from hubbub.errors import CloseCode, CommandError, ErrorCode
 
@@ -32,7 +36,7 @@ class Limits:
 
 @dataclass(frozen=True, slots=True)
 class Execute:
-    command: protocol.Command
+    command: Command
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +68,11 @@ def error_frame(code: ErrorCode | int, message: str, id: int | None = None) -> s
 class Session:
     """Protocol state of one connection. Not thread-safe; one per connection."""
 
-    def __init__(self, limits: Limits, now: float, *, authenticated: bool) -> None:
+    def __init__(
+        self, limits: Limits, now: float, *, authenticated: bool, codec: Codec = V1
+    ) -> None:
         self.limits = limits
+        self.codec = codec
         self.state = State.OPEN if authenticated else State.AWAITING_AUTH
         self.channels: set[str] = set()
         """Channels subscribed or being subscribed (409 on a second subscribe)."""
@@ -78,24 +85,45 @@ class Session:
     # -- frames in --------------------------------------------------------------
 
     def receive(self, frame: str | bytes, now: float) -> Action | None:
-        """Handle one client frame."""
+        """Handle one client frame of a one-command-per-frame codec (v1)."""
+        return next(self.receive_all(frame, now), None)
+
+    def receive_all(self, frame: str | bytes, now: float) -> Iterator[Action]:
+        """Handle one client message: the actions for its commands, in order.
+
+        Lazy on purpose: each command is looked at only once the caller has
+        carried out the previous action, so a message holding ``connect`` and then
+        ``subscribe`` (as centrifuge-js sends them) finds the session
+        authenticated by the time the subscribe is handled. A ``Close`` ends it."""
         if self.state is State.CLOSED:
-            return None
+            return
         if self._too_big(frame):
-            return self._close(
+            yield self._close(
                 CloseCode.MESSAGE_TOO_BIG,
                 f"frame exceeds max_message_size ({self.limits.max_message_size} bytes)",
             )
-        try:
-            command = protocol.decode_command(frame)
-        except protocol.DecodeError as exc:
+            return
+        for item in self.codec.decode(frame):
+            if self.closed:  # closed by what the caller did with the previous action
+                return
+            action = self._handle(item, now)
+            if action is not None:
+                yield action
+                if isinstance(action, Close):
+                    return
+
+    def _error(self, code: ErrorCode, message: str, id: int | None) -> Send | None:
+        frame = self.codec.encode_error(code, message, id)
+        return None if frame is None else Send(frame, code)
+
+    def _handle(self, item: Command | protocol.DecodeError, now: float) -> Action | None:
+        if isinstance(item, protocol.DecodeError):
             if not self._bucket.take(now):
-                return self._rate_limited(exc.id, now)
+                return self._rate_limited(item.id, now)
             if self.state is State.AWAITING_AUTH:
                 return self._close(CloseCode.UNAUTHORIZED, "first frame must be auth")
-            return Send(
-                error_frame(ErrorCode.BAD_REQUEST, exc.message, exc.id), ErrorCode.BAD_REQUEST
-            )
+            return self._error(ErrorCode.BAD_REQUEST, item.message, item.id)
+        command = item
         if isinstance(command, protocol.Pong):
             # Honoured even over the limit (it proves liveness), never answered, but a
             # pong flood counts towards the abuse limit like any other.
@@ -106,17 +134,18 @@ class Session:
         if not self._bucket.take(now):
             return self._rate_limited(command.id, now)
         if self.state is State.AWAITING_AUTH:
-            if isinstance(command, protocol.Auth):
+            if isinstance(command, AUTH_COMMANDS):
                 return Execute(command)
             return self._close(CloseCode.UNAUTHORIZED, "first frame must be auth")
         if isinstance(command, protocol.Ping):
-            return Send(protocol.PONG_FRAME)
-        if isinstance(command, protocol.Auth):
-            return Send(
-                error_frame(ErrorCode.BAD_REQUEST, "already authenticated", command.id),
-                ErrorCode.BAD_REQUEST,
-            )
+            return Send(self.codec.pong_frame)
+        if isinstance(command, AUTH_COMMANDS):
+            return self._error(ErrorCode.BAD_REQUEST, "already authenticated", command.id)
         return Execute(command)
+
+    @property
+    def closed(self) -> bool:
+        return self.state is State.CLOSED
 
     def authenticated(self) -> None:
         """The ``auth`` frame was accepted."""
@@ -131,12 +160,10 @@ class Session:
         # A str of n characters is at most 4n UTF-8 bytes: encode only when in doubt.
         return isinstance(frame, str) and size * 4 > limit and len(frame.encode()) > limit
 
-    def _rate_limited(self, id: int | None, now: float) -> Action:
+    def _rate_limited(self, id: int | None, now: float) -> Action | None:
         if self._abused(now):
             return self._close(CloseCode.RATE_LIMIT_ABUSE, "sustained rate-limit abuse")
-        return Send(
-            error_frame(ErrorCode.RATE_LIMITED, "rate limit exceeded", id), ErrorCode.RATE_LIMITED
-        )
+        return self._error(ErrorCode.RATE_LIMITED, "rate limit exceeded", id)
 
     def _abused(self, now: float) -> bool:
         if self._abuse is None:
@@ -176,7 +203,7 @@ class Session:
             self._next_ping = now + self.limits.ping_interval
             if self._pong_deadline is None:
                 self._pong_deadline = now + self.limits.pong_timeout
-            return Send(protocol.PING_FRAME)
+            return Send(self.codec.ping_frame)
         return None
 
     def close(self) -> None:
