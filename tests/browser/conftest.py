@@ -10,10 +10,11 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from chromium import CHROMIUM, CHROMIUM_ARGS, LiveServer
 
 from hubbub.hub import Hub
 from support import require
+
+from .chromium import CHROMIUM, CHROMIUM_ARGS, LiveServer
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser

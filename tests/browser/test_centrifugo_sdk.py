@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from chromium import LiveServer, new_page
 
 from hubbub.auth import issue_token
 from hubbub.hub import Hub
 from support import IN_CI
+
+from .chromium import LiveServer, new_page
 
 try:
     from playwright.async_api import Browser, Route
@@ -22,7 +23,7 @@ except ImportError:  # pragma: no cover - CI installs the dev extra
     pytest.skip("playwright is not installed", allow_module_level=True)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "centrifugo"))
-from node_sdk import SDK_BUNDLE, ensure_node_sdk
+from tests.centrifugo.node_sdk import SDK_BUNDLE, ensure_node_sdk
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -7,11 +7,12 @@ import json
 from typing import Any
 
 import pytest
-from chromium import LiveServer, new_page, screenshot
 
 from hubbub.auth import issue_token
 from hubbub.hub import Hub
 from support import IN_CI
+
+from .chromium import LiveServer, new_page, screenshot
 
 try:
     from playwright.async_api import Browser, Page, WebSocketRoute, expect

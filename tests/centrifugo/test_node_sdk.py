@@ -7,10 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from node_sdk import NodeSdk, ensure_node_sdk
 
 from hubbub.hub import Hub, RpcContext
 from support import LiveServer
+
+from .node_sdk import NodeSdk, ensure_node_sdk
 
 CHANNEL = "chat:node"
 

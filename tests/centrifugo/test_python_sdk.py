@@ -11,10 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from cfsdk import Events, need_sdk, sdk_client, subscription, until
 
 from hubbub.hub import Hub, RpcContext
 from support import LiveServer, client
+
+from .cfsdk import Events, need_sdk, sdk_client, subscription, until
 
 CHANNEL = "chat:sdk"
 
