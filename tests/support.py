@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -176,3 +177,63 @@ async def client(
             assert frame["type"] == "welcome", frame
             c.welcome = frame  # type: ignore[attr-defined]
         yield c
+
+
+async def publish_paced(address: str, token: str, channel: str, count: int) -> None:
+    """Publish ``count`` messages (about 2 s for 1,000), then one acknowledged publish:
+    when it is acked, every earlier one was accepted. ``count + 1`` publications."""
+    async with client(address, token=token) as c:
+        for i in range(count):
+            await c.send({"type": "publish", "channel": channel, "data": {"n": i}})
+            if i % 10 == 0:
+                await asyncio.sleep(0.02)
+        await c.ok("publish", channel=channel, data={"last": True})
+
+
+async def read_across_reconnects(
+    addresses: list[str],
+    token: Callable[[], str],
+    channel: str,
+    *,
+    total: int,
+    publishers: Callable[[], Awaitable[object]],
+    rng: random.Random,
+) -> tuple[list[int], int]:
+    """The exact-recovery property as a reader sees it.
+
+    Subscribe on ``addresses[0]``, start ``publishers``, then keep leaving after a
+    random number of messages and subscribing again with ``since`` (on the next
+    address in turn) until ``total`` offsets were seen. Every resubscribe must say
+    ``recovered: true``. Returns the offsets in the order seen and the number of
+    reconnects."""
+    seen: list[int] = []
+    async with client(addresses[0], token=token()) as c:
+        ack = await c.ok("subscribe", channel=channel)
+        position = {"offset": ack["offset"], "epoch": ack["epoch"]}
+        running = asyncio.ensure_future(publishers())
+        for _ in range(rng.randint(20, 60)):
+            msg = await c.next("message")
+            seen.append(msg["offset"])
+            position = {"offset": msg["offset"], "epoch": msg["epoch"]}
+    reconnects = 0
+    while len(seen) < total:
+        reconnects += 1
+        address = addresses[reconnects % len(addresses)]
+        async with client(address, token=token()) as c:
+            ack = await c.ok("subscribe", channel=channel, since=position)
+            assert ack["recovered"] is True, ack
+            assert ack["epoch"] == position["epoch"]
+            seen.extend(p["offset"] for p in ack["publications"])
+            if ack["publications"]:
+                position["offset"] = ack["publications"][-1]["offset"]
+            for _ in range(rng.randint(50, 250)):
+                if len(seen) >= total:
+                    break
+                try:
+                    msg = await c.next("message", timeout=2)
+                except TimeoutError:
+                    break
+                seen.append(msg["offset"])
+                position = {"offset": msg["offset"], "epoch": msg["epoch"]}
+    await asyncio.wait_for(running, 30)
+    return seen, reconnects

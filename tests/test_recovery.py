@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from hubbub.hub import Hub
-from support import client
+from support import client, publish_paced, read_across_reconnects
 
 CHANNEL = "chat:recovery"
 
@@ -24,56 +24,22 @@ def hub_options() -> dict[str, Any]:
     }
 
 
-async def _publisher(server: str, token: str, count: int) -> None:
-    async with client(server, token=token) as c:
-        for i in range(count):
-            await c.send({"type": "publish", "channel": CHANNEL, "data": {"n": i}})
-            if i % 10 == 0:
-                await asyncio.sleep(0.02)  # ~2 s in all: subscribers come and go meanwhile
-        # A final acknowledged publish: every earlier one was accepted before it.
-        await c.ok("publish", channel=CHANNEL, data={"last": True})
-
-
 async def test_every_offset_exactly_once_across_reconnects(
     server: str, make_token: Callable[..., str]
 ) -> None:
     per_publisher = 1000
-    total = 2 * (per_publisher + 1)  # each publisher ends with one acknowledged publish
-    seen: list[int] = []
-    position: dict[str, Any] | None = None
-    rng = random.Random(7)
-    reconnects = 0
-    async with client(server, token=make_token("reader")) as c:
-        ack = await c.ok("subscribe", channel=CHANNEL)
-        position = {"offset": ack["offset"], "epoch": ack["epoch"]}
-        publishers = asyncio.gather(
-            *(_publisher(server, make_token(f"writer{i}"), per_publisher) for i in range(2))
-        )
-        for _ in range(rng.randint(20, 60)):
-            msg = await c.next("message")
-            seen.append(msg["offset"])
-            position = {"offset": msg["offset"], "epoch": msg["epoch"]}
-    while len(seen) < total:
-        reconnects += 1
-        async with client(server, token=make_token("reader")) as c:
-            ack = await c.ok("subscribe", channel=CHANNEL, since=position)
-            assert ack["recovered"] is True, ack
-            for pub in ack["publications"]:
-                seen.append(pub["offset"])
-            if ack["publications"]:
-                position = {"offset": ack["publications"][-1]["offset"], "epoch": ack["epoch"]}
-            budget = rng.randint(50, 250)
-            while budget and len(seen) < total:
-                try:
-                    msg = await c.next("message", timeout=2)
-                except TimeoutError:
-                    break
-                seen.append(msg["offset"])
-                position = {"offset": msg["offset"], "epoch": msg["epoch"]}
-                budget -= 1
-    await asyncio.wait_for(publishers, 30)
+    seen, reconnects = await read_across_reconnects(
+        [server],
+        lambda: make_token("reader"),
+        CHANNEL,
+        total=2 * (per_publisher + 1),
+        publishers=lambda: asyncio.gather(
+            *(publish_paced(server, make_token(f"w{i}"), CHANNEL, per_publisher) for i in range(2))
+        ),
+        rng=random.Random(7),
+    )
     assert reconnects >= 3
-    assert seen == list(range(1, total + 1))
+    assert seen == list(range(1, 2 * (per_publisher + 1) + 1))
 
 
 async def test_recovery_edge_cases_give_recovered_false(

@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from cluster import API_KEY, Node, hubbub_serve, nodes, token
+from cluster import API_KEY, hubbub_serve, nodes, token
 from redis_server import RedisServer, running_redis
-from support import Client, client
+from support import Client, client, publish_paced, read_across_reconnects
 
 pytestmark = pytest.mark.redis
 
@@ -104,57 +104,25 @@ async def test_presence_join_leave_and_disconnect_user_across_nodes(redis: Redis
             assert await alice2.closed() == 4003
 
 
-async def _publisher(node: Node, name: str, channel: str, count: int) -> None:
-    async with client(node.address, token=token(name)) as c:
-        for i in range(count):
-            await c.send({"type": "publish", "channel": channel, "data": {"n": i}})
-            if i % 10 == 0:
-                await asyncio.sleep(0.02)
-        await c.ok("publish", channel=channel, data={"last": True})
-
-
 async def test_exact_recovery_when_reconnecting_to_another_node(redis: RedisServer) -> None:
     """Like tests/test_recovery.py, but each reconnect goes to another node and the
     two publishers publish on two other nodes: every offset exactly once, in order."""
     channel = "chat:recovery"
+    per_publisher = 500
     async with nodes(redis.url, 3, **CHAT, **LOOSE) as cluster:
-        total = 2 * 500 + 2
-        seen: list[int] = []
-        rng = random.Random(11)
-        async with client(cluster[0].address, token=token("reader")) as c:
-            ack = await c.ok("subscribe", channel=channel)
-            position = {"offset": ack["offset"], "epoch": ack["epoch"]}
-            publishers = asyncio.gather(
-                _publisher(cluster[1], "w1", channel, total // 2 - 1),
-                _publisher(cluster[2], "w2", channel, total // 2 - 1),
-            )
-            for _ in range(rng.randint(20, 60)):
-                msg = await c.next("message")
-                seen.append(msg["offset"])
-                position = {"offset": msg["offset"], "epoch": msg["epoch"]}
-        hops = 0
-        while len(seen) < total:
-            hops += 1
-            node = cluster[hops % 3]
-            async with client(node.address, token=token("reader")) as c:
-                ack = await c.ok("subscribe", channel=channel, since=position)
-                assert ack["recovered"] is True, ack
-                assert ack["epoch"] == position["epoch"]
-                seen.extend(p["offset"] for p in ack["publications"])
-                if ack["publications"]:
-                    position["offset"] = ack["publications"][-1]["offset"]
-                budget = rng.randint(30, 150)
-                while budget and len(seen) < total:
-                    try:
-                        msg = await c.next("message", timeout=2)
-                    except TimeoutError:
-                        break
-                    seen.append(msg["offset"])
-                    position = {"offset": msg["offset"], "epoch": msg["epoch"]}
-                    budget -= 1
-        await asyncio.wait_for(publishers, 30)
-        assert hops >= 3
-        assert seen == list(range(1, total + 1))
+        seen, hops = await read_across_reconnects(
+            [node.address for node in cluster],
+            lambda: token("reader"),
+            channel,
+            total=2 * (per_publisher + 1),
+            publishers=lambda: asyncio.gather(
+                publish_paced(cluster[1].address, token("w1"), channel, per_publisher),
+                publish_paced(cluster[2].address, token("w2"), channel, per_publisher),
+            ),
+            rng=random.Random(11),
+        )
+    assert hops >= 3
+    assert seen == list(range(1, 2 * (per_publisher + 1) + 1))
 
 
 # ---------------------------------------------------------------- hubbub serve
