@@ -8,6 +8,7 @@ struct that the connection's codec encodes in its own wire format.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ from hubbub.core.channels import (
     check_subscribe,
     claims_allow,
 )
-from hubbub.core.codec import Command, Connect, Refresh, SubRefresh
+from hubbub.core.codec import Command, Connect, Refresh, SubRefresh, Subscribe
 from hubbub.errors import AuthError, CloseCode, CommandError, ErrorCode, ErrorKind, TokenExpired
 
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ async def _connect(hub: Hub, conn: Connection, cmd: Connect) -> Reply:
     if hub.admit(credentials) is not None:
         conn.abort(CloseCode.FORBIDDEN, "connection limit per user reached")
         return None
-    await hub.welcome(conn, credentials, reply_to=cmd.id)
+    await hub.welcome(conn, credentials, reply_to=cmd.id, recover=cmd.subs)
     return None  # the welcome is the reply
 
 
@@ -131,14 +132,34 @@ async def _sub_refresh(hub: Hub, conn: Connection, cmd: SubRefresh) -> Reply:
 async def _subscribe(hub: Hub, conn: Connection, cmd: protocol.Subscribe) -> Reply:
     channel = cmd.channel
     options = await _readable(hub, conn, channel, "subscribe", cmd.token)
+    presence = options.presence and not channel.startswith("#")
+    # Centrifugo's reject-unrecovered flag: fail rather than answer recovered=false,
+    # so presence is added only once the recovery is known to have worked.
+    strict = isinstance(cmd, Subscribe) and cmd.reject_unrecovered and cmd.since is not None
     conn.session.begin_subscribe(channel)
     try:
         result, recovered = await hub.join(
-            conn, channel, cmd.since, presence=options.presence and not channel.startswith("#")
+            conn, channel, cmd.since, presence=presence and not strict
         )
     except BaseException:
         conn.session.end_subscribe(channel)
         raise
+    if strict:
+        try:
+            if not recovered:
+                raise CommandError(
+                    ErrorCode.BAD_REQUEST,
+                    "unrecoverable position",
+                    kind=ErrorKind.UNRECOVERABLE_POSITION,
+                )
+            if presence:
+                await hub.engine.add_presence(channel, conn.info, hub.settings.presence_ttl)
+        except BaseException:
+            conn.session.end_subscribe(channel)
+            if hub.registry.remove(channel, conn.client_id):
+                with contextlib.suppress(Exception):
+                    await hub.node_unsubscribe(channel)
+            raise
     if conn.closed:
         return None
     if cmd.id is not None:
@@ -253,6 +274,7 @@ async def _rpc(hub: Hub, conn: Connection, cmd: protocol.Rpc) -> Reply:
 _HANDLERS: dict[type, Callable[[Hub, Connection, Any], Awaitable[Reply]]] = {
     protocol.Auth: _auth,
     protocol.Subscribe: _subscribe,
+    Subscribe: _subscribe,
     protocol.Unsubscribe: _unsubscribe,
     protocol.Publish: _publish,
     protocol.History: _history,

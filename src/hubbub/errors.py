@@ -54,12 +54,14 @@ class CloseCode(IntEnum):
 class ErrorKind(Enum):
     """A finer reason for an error than its v1 code, for codecs whose code tables are
     more detailed than v1's: Centrifugo's SDKs treat "method not found", "not
-    available" and "token expired" differently from a plain 400/403 (an expired
-    token is fetched again). Protocol v1 ignores it, so its frames do not change."""
+    available", "token expired" and "unrecoverable position" differently from a
+    plain 400/403 (an expired token is fetched again; an unrecoverable position
+    makes the app reload its state). Protocol v1 ignores it, so its frames do not change."""
 
     METHOD_NOT_FOUND = "method_not_found"
     NOT_AVAILABLE = "not_available"
     TOKEN_EXPIRED = "token_expired"
+    UNRECOVERABLE_POSITION = "unrecoverable_position"
 
 
 class HubbubError(Exception):

@@ -11,14 +11,14 @@ filled from history before newer publications go out.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from hubbub.connection import Connection
 from hubbub.core import protocol
 from hubbub.core.protocol import ClientInfo, Publication
 from hubbub.core.registry import Buffered, ChannelSubscribers, Registry
-from hubbub.engines.base import Engine
+from hubbub.engines.base import DISCONNECT, UNSUBSCRIBE, Engine, NodeControl
 from hubbub.errors import CloseCode
 from hubbub.frames import Frame
 from hubbub.metrics import HubMetrics
@@ -37,12 +37,15 @@ class Fanout:
         metrics: HubMetrics,
         users: dict[str, set[Connection]],
         spawn: Callable[[Awaitable[Any]], None],
+        after_leaving: Callable[[Connection, Iterable[str]], Awaitable[None]] | None = None,
     ) -> None:
         self._registry = registry
         self._engine = engine
         self._metrics = metrics
         self._users = users
         self._spawn = spawn
+        self._after_leaving = after_leaving
+        """Engine-side cleanup (presence, ``leave``) once a connection left channels."""
 
     def on_publication(self, channel: str, epoch: str, publication: Publication) -> None:
         subs = self._registry.get(channel)
@@ -111,9 +114,41 @@ class Fanout:
         frame = Frame(protocol.encode_json(leave), push=leave)
         self._broadcast_event(channel, frame, info.client)
 
-    def on_disconnect_user(self, user: str) -> None:
-        for conn in list(self._users.get(user, ())):
-            conn.abort(CloseCode.FORBIDDEN, "disconnected by the server")
+    def on_control(self, command: NodeControl) -> None:
+        if command.action == DISCONNECT:
+            for conn in list(self._users.get(command.user, ())):
+                conn.abort(CloseCode.FORBIDDEN, "disconnected by the server")
+        elif command.action == UNSUBSCRIBE:
+            self._unsubscribe_user(command.user, command.channel)
+        else:
+            logger.warning("ignoring an unknown node control action %r", command.action)
+
+    def _unsubscribe_user(self, user: str, channel: str) -> None:
+        """End the live subscriptions of ``user``'s connections to ``channel``: out of
+        the registry now (nothing newer reaches them), then the ``unsubscribe`` push
+        behind what is already queued, then presence and ``leave`` as for a client's
+        own unsubscribe. A subscribe still in progress is not touched: it began
+        after the order, as far as this node can tell."""
+        subs = self._registry.get(channel)
+        if subs is None:
+            return
+        conns = [
+            conn
+            for conn in self._users.get(user, ())
+            if conn.client_id in subs.live and channel in conn.session.channels
+        ]
+        if not conns:
+            return
+        push = protocol.ServerUnsubscribe(channel=channel, reason="unsubscribed by the server")
+        frame = Frame(protocol.encode_json(push), push=push)
+        for conn in conns:
+            conn.session.end_subscribe(channel)
+            self._registry.remove(channel, conn.client_id)
+            conn.enqueue(frame)
+        self._metrics.subscriptions.set(self._registry.subscription_count())
+        if self._after_leaving is not None:
+            for conn in conns:
+                self._spawn(self._after_leaving(conn, (channel,)))
 
     def on_engine_state(self, ready: bool) -> None:
         if not ready:

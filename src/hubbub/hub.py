@@ -27,13 +27,13 @@ from hubbub.config import Settings, with_development_defaults
 from hubbub.connection import Connection, DirectWriter, Transport, WriteBatcher
 from hubbub.core import protocol
 from hubbub.core.channels import Namespaces, personal_channel
-from hubbub.core.codec import V1, Codec, Command
+from hubbub.core.codec import V1, Codec, Command, ServerSub
 from hubbub.core.history import HistoryOptions, HistoryResult, is_recovered
 from hubbub.core.protocol import ClientInfo, StreamPosition
 from hubbub.core.registry import Registry
 from hubbub.core.session import Close, Limits, Send, Session
 from hubbub.engines import create_engine
-from hubbub.engines.base import Engine
+from hubbub.engines.base import DISCONNECT, UNSUBSCRIBE, Engine, NodeControl
 from hubbub.errors import CloseCode, CommandError, ConfigError, EngineUnavailable, ErrorCode
 from hubbub.fanout import Fanout
 from hubbub.frames import Frame
@@ -129,6 +129,7 @@ class Hub:
             metrics=self.metrics,
             users=self.users,
             spawn=self._spawn,
+            after_leaving=self._after_leaving,
         )
         self._start_lock: asyncio.Lock | None = None
         self._started = False
@@ -227,7 +228,17 @@ class Hub:
     async def disconnect_user(self, user: str) -> None:
         """Close every connection of ``user`` on every node (4003)."""
         await self.start()
-        await self.engine.disconnect_user(user)
+        await self.engine.control(NodeControl(DISCONNECT, user))
+
+    async def unsubscribe_user(self, user: str, channel: str) -> None:
+        """End ``user``'s subscriptions to ``channel`` on every node: presence and
+        ``leave`` as for the client's own unsubscribe, and the client is told (it
+        does not resubscribe). Not for the personal channel (400)."""
+        self.namespaces.resolve(channel)
+        if user and channel == personal_channel(user):
+            raise CommandError(ErrorCode.BAD_REQUEST, "the personal channel cannot be unsubscribed")
+        await self.start()
+        await self.engine.control(NodeControl(UNSUBSCRIBE, user, channel))
 
     async def engine_publish(
         self,
@@ -321,10 +332,19 @@ class Hub:
         return conn
 
     async def welcome(
-        self, conn: Connection, credentials: Credentials, *, reply_to: int | None = None
+        self,
+        conn: Connection,
+        credentials: Credentials,
+        *,
+        reply_to: int | None = None,
+        recover: dict[str, StreamPosition] | None = None,
     ) -> None:
         """Bind ``credentials`` to ``conn``, go live on its personal channel, say welcome
-        (as the reply to command ``reply_to`` where the protocol wants one)."""
+        (as the reply to command ``reply_to`` where the protocol wants one).
+
+        A codec with :attr:`~hubbub.core.codec.Codec.positioned_welcome` gets the
+        personal channel's position in the welcome where history is kept, and the
+        publications missed since its position in ``recover``, if any."""
         conn.credentials = credentials
         conn.handshake = None
         conn.info = ClientInfo(
@@ -332,13 +352,22 @@ class Hub:
             user=credentials.user,
             info=msgspec.UNSET if credentials.info is None else credentials.info,
         )
+        subs: list[ServerSub] = []
+        synced: HistoryResult | None = None
+        channel = personal_channel(credentials.user)
         if credentials.user:
             self.users.setdefault(credentials.user, set()).add(conn)
-            channel = personal_channel(credentials.user)
             conn.session.begin_subscribe(channel)
-            self.registry.add_syncing(channel, conn.client_id)
+            positioned = (
+                conn.codec.positioned_welcome and self.namespaces.resolve(channel).history_enabled
+            )
+            since = (recover or {}).get(channel)
             try:
-                await self.node_subscribe(channel)
+                if positioned:
+                    synced, recovered = await self.join(conn, channel, since, presence=False)
+                else:
+                    self.registry.add_syncing(channel, conn.client_id)
+                    await self.node_subscribe(channel)
             except BaseException:
                 # Undone, so that an ``auth`` frame may try again.
                 conn.session.end_subscribe(channel)
@@ -350,20 +379,21 @@ class Hub:
                     if not user_conns:
                         del self.users[credentials.user]
                 raise
-            for item in self.registry.promote(channel, conn.client_id, conn, -1, ""):
-                conn.enqueue(item.frame)
+            if conn.closed:
+                return
+            if synced is None:
+                for item in self.registry.promote(channel, conn.client_id, conn, -1, ""):
+                    conn.enqueue(item.frame)
+                subs.append(ServerSub(channel))
+            else:
+                subs.append(ServerSub.synced(channel, synced, recovered))
         conn.session.authenticated()
-        conn.send_text(
-            conn.codec.encode_welcome(
-                protocol.Welcome(
-                    client=conn.client_id,
-                    user=credentials.user,
-                    ping_interval=self.settings.ping_interval,
-                ),
-                reply_to=reply_to,
-                channels=[personal_channel(credentials.user)] if credentials.user else [],
-            )
+        welcome = protocol.Welcome(
+            client=conn.client_id, user=credentials.user, ping_interval=self.settings.ping_interval
         )
+        conn.send_text(conn.codec.encode_welcome(welcome, reply_to=reply_to, subs=subs))
+        if synced is not None:
+            self.go_live(conn, channel, synced)  # after the welcome, like a subscribe ack
 
     async def receive(self, conn: Connection, frame: str | bytes) -> None:
         """Handle one message from ``conn`` (one or more commands, depending on its

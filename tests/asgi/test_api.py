@@ -110,6 +110,7 @@ async def test_openapi_document_is_valid_and_covers_every_route(api: Api) -> Non
         "/api/channels/{channel}/presence",
         "/api/channels/{channel}/presence_stats",
         "/api/users/{user}/disconnect",
+        "/api/users/{user}/unsubscribe",
         "/api/info",
         "/api/openapi.json",
     }
@@ -445,6 +446,43 @@ async def test_disconnect_user(api: Api, server: str, make_token: Callable[..., 
         "POST", "/api/users/x/disconnect", 400, json={"reason": "x"}
     )
     await api.call("POST", "/api/users/x/disconnect", json={})
+
+
+async def test_unsubscribe_user(
+    api: Api, server: str, make_token: Callable[..., str], hub: Hub
+) -> None:
+    async with (
+        client(server, token=make_token("bob")) as b1,
+        client(server, token=make_token("bob")) as b2,
+        client(server, token=make_token("carol")) as c,
+    ):
+        for ws in (b1, b2, c):
+            await ws.ok("subscribe", channel="room")
+            await ws.ok("subscribe", channel="other")
+        assert await api.call("POST", "/api/users/bob/unsubscribe", json={"channel": "room"}) == {}
+        for ws in (b1, b2):
+            frame = await ws.next("unsubscribe")
+            assert frame == {
+                "type": "unsubscribe",
+                "channel": "room",
+                "reason": "unsubscribed by the server",
+            }
+        # presence and leave as for the clients' own unsubscribe
+        assert {(await c.next("leave"))["info"]["user"] for _ in range(2)} == {"bob"}
+        clients = (await c.ok("presence", channel="room"))["clients"]
+        assert [info["user"] for info in clients.values()] == ["carol"]
+        # bob no longer gets "room" but keeps "other"; subscribing again works
+        await api.call("POST", "/api/publish", json={"channel": "room", "data": 1})
+        await api.call("POST", "/api/publish", json={"channel": "other", "data": 2})
+        assert (await b1.next("message"))["channel"] == "other"
+        await b1.ok("subscribe", channel="room")
+        # not subscribed (or no such user): nothing happens
+        await api.call("POST", "/api/users/nobody/unsubscribe", json={"channel": "room"})
+        assert hub.registry.subscription_count() == 3 + 3 + 2  # personal, other, room
+    assert "channel" in await api.error("POST", "/api/users/bob/unsubscribe", 400, json={})
+    assert "personal" in await api.error(
+        "POST", "/api/users/bob/unsubscribe", 400, json={"channel": "#bob"}
+    )
 
 
 async def test_info(api: Api, server: str, make_token: Callable[..., str], hub: Hub) -> None:

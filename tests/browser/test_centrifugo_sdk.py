@@ -43,6 +43,7 @@ async ([token, channel]) => {
   const client = new Centrifuge(url, { token });
   const sub = client.newSubscription(channel);
   sub.on("publication", (ctx) => window.received.push([ctx.offset, ctx.data.text]));
+  sub.on("unsubscribed", (ctx) => (window.ended = [ctx.code, ctx.reason]));
   client.connect();
   sub.subscribe();
   await sub.ready(5000);
@@ -55,7 +56,10 @@ async ([token, channel]) => {
   const { Hubbub } = await import("/hubbub.js");
   window.received = [];
   const hub = new Hubbub("/ws", { token });
-  hub.subscribe(channel, { onMessage: (m) => window.received.push([m.offset, m.data.text]) });
+  hub.subscribe(channel, {
+    onMessage: (m) => window.received.push([m.offset, m.data.text]),
+    onUnsubscribe: (e) => (window.ended = e.reason),
+  });
   hub.connect();
   window.hub = hub;
 }
@@ -91,4 +95,15 @@ async def test_sdk_page_and_hubbub_js_page_talk(
     for page in (sdk_page, js_page):
         await page.wait_for_function("window.received.length >= 2")
         assert await page.evaluate("window.received") == expected
+
+    # The server API's unsubscribe ends both pages' subscriptions for good.
+    await hub.unsubscribe_user("sdk-page", CHANNEL)
+    await hub.unsubscribe_user("js-page", CHANNEL)
+    await sdk_page.wait_for_function("window.ended !== undefined")
+    assert await sdk_page.evaluate("window.ended") == [2000, "server unsubscribe"]
+    assert await sdk_page.evaluate("window.sub.state") == "unsubscribed"
+    await js_page.wait_for_function("window.ended !== undefined")
+    assert await js_page.evaluate("window.ended") == "unsubscribed by the server"
+    assert await js_page.evaluate(f"window.hub.getSubscription({CHANNEL!r})") is None
+    assert CHANNEL not in hub.registry
     assert errors == []

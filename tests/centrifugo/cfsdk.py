@@ -35,6 +35,8 @@ class Events:
         self.publications: list[Any] = []
         self.server_publications: list[Any] = []
         self.server_subscribed: list[Any] = []
+        self.server_unsubscribed: list[Any] = []
+        self.unsubscribed: list[Any] = []
         self.joins: list[Any] = []
         self.leaves: list[Any] = []
 
@@ -62,12 +64,18 @@ class Events:
             async def on_publication(self, ctx: Any) -> None:
                 ev.server_publications.append(ctx.pub)
 
+            async def on_unsubscribed(self, ctx: Any) -> None:
+                ev.server_unsubscribed.append(ctx)
+
         class SubEvents(SubscriptionEventHandler):  # type: ignore[misc]
             async def on_subscribed(self, ctx: Any) -> None:
                 ev.subscribed.append(ctx)
 
             async def on_publication(self, ctx: Any) -> None:
                 ev.publications.append(ctx.pub)
+
+            async def on_unsubscribed(self, ctx: Any) -> None:
+                ev.unsubscribed.append(ctx)
 
             async def on_join(self, ctx: Any) -> None:
                 ev.joins.append(ctx.info)

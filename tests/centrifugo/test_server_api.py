@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +37,7 @@ async def test_pycent_against_hubbub(
         PresenceRequest,
         PresenceStatsRequest,
         PublishRequest,
+        UnsubscribeRequest,
     )
 
     async with client(server, token=make_token("ann")) as ann:
@@ -66,6 +68,16 @@ async def test_pycent_against_hubbub(
             info = await cent.info(InfoRequest())
             assert info.nodes[0].num_clients == 1
 
+            await cent.unsubscribe(UnsubscribeRequest(user="ann", channel=CHANNEL))
+            gone = await ann.next("unsubscribe")
+            assert gone["channel"] == CHANNEL
+            for _ in range(100):  # presence is removed right after the push
+                presence = await cent.presence(PresenceRequest(channel=CHANNEL))
+                if not presence.presence:
+                    break
+                await asyncio.sleep(0.01)
+            assert presence.presence == {}
+
             await cent.disconnect(DisconnectRequest(user="ann"))
             assert await ann.closed() == 4003  # v1 client: hubbub's own close code
 
@@ -88,10 +100,14 @@ async def test_raw_http_as_in_centrifugo_docs(server: str, hub: Hub) -> None:
         bad = await http.post("/api/publish", headers={"X-API-Key": KEY}, json={"data": 1})
         assert bad.status_code == 200
         assert bad.json()["error"]["code"] == 107
-        missing = await http.post(
-            "/centrifugo/api/unsubscribe", headers={"X-API-Key": KEY}, json={}
-        )
+        missing = await http.post("/centrifugo/api/subscribe", headers={"X-API-Key": KEY}, json={})
         assert missing.json()["error"]["code"] == 108
+        one_client = await http.post(
+            "/centrifugo/api/unsubscribe",
+            headers={"X-API-Key": KEY},
+            json={"user": "ann", "channel": "news", "client": "c1"},
+        )
+        assert one_client.json()["error"]["code"] == 107
         wrong = await http.post("/api/info", headers={"X-API-Key": "wrong"}, json={})
         assert wrong.status_code == 401
         # hubbub's own API keeps its paths and answers

@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 
 import hubbub
 from hubbub import Client
-from hubbub.client import Forbidden, Recovery, ServerError, Unauthorized
+from hubbub.client import Forbidden, Recovery, ServerError, Unauthorized, Unsubscribed
 from hubbub.core.protocol import StreamPosition
 from hubbub.errors import CloseCode
 from hubbub.hub import Hub, RpcContext
@@ -399,6 +399,48 @@ async def test_no_ping_means_a_dead_link(monkeypatch: pytest.MonkeyPatch) -> Non
         c.on("disconnected", codes.append)
         await until(lambda: len(tokens) == 2 and c.state == "connected")
         assert codes == [1006]
+
+
+async def test_server_unsubscribe_ends_the_subscription_for_good(
+    hub: Hub, server: str, make_token: Callable[..., str]
+) -> None:
+    """The server API's unsubscribe ends the iteration with ``Unsubscribed``; the
+    client does not resubscribe, not even after a reconnect."""
+    c = Client(url(server), token=make_token("alice"), min_delay=0.01, max_delay=0.05)
+    await c.connect()
+    try:
+        sub = await c.subscribe(FEED)
+        other = await c.subscribe("feed:other")
+        await hub.publish(FEED, 1)
+        assert (await anext(aiter(sub))).data == 1
+        await hub.unsubscribe_user("alice", FEED)
+
+        async def drain() -> None:
+            async with asyncio.timeout(5):
+                async for _ in sub:
+                    pass
+
+        with pytest.raises(Unsubscribed) as ended:
+            await drain()
+        assert (ended.value.channel, ended.value.reason) == (FEED, "unsubscribed by the server")
+        first = c.client_id
+        conn = hub.connections[first]
+        await conn.close(CloseCode.SERVER_RESTART, "restart")
+        await until(lambda: c.state == "connected" and c.client_id != first)
+
+        def resubscribed() -> bool:
+            subs = hub.registry.get("feed:other")
+            return subs is not None and c.client_id in subs.live
+
+        await until(resubscribed)
+        # resubscribes go out in subscription order: FEED's would have come first
+        assert FEED not in hub.connections[c.client_id].session.channels
+        assert other.subscribed
+        sub = await c.subscribe(FEED)  # the app may subscribe again
+        await hub.publish(FEED, 2)
+        assert (await anext(aiter(sub))).data == 2
+    finally:
+        await c.close()
 
 
 async def test_forbidden_is_final(hub: Hub, server: str, make_token: Callable[..., str]) -> None:

@@ -8,8 +8,9 @@ import msgspec
 
 from hubbub.core import protocol
 from hubbub.core.centrifugo import SEND_METHOD, CentrifugoCodec
-from hubbub.core.codec import V1, Connect
-from hubbub.core.protocol import ClientInfo, DecodeError, Raw
+from hubbub.core.codec import V1, Connect, ServerSub, Subscribe
+from hubbub.core.history import HistoryResult
+from hubbub.core.protocol import ClientInfo, DecodeError, Publication, Raw, StreamPosition
 from hubbub.errors import CloseCode, ErrorCode, ErrorKind
 from hubbub.frames import Frame
 
@@ -95,3 +96,63 @@ def test_a_push_is_encoded_once_per_codec() -> None:
     assert json.loads(variant.data)["push"]["pub"]["offset"] == 1
     reply = Frame(b'{"id":1}')
     assert reply.variant(CF) is reply  # replies are already in the connection's codec
+
+
+def test_subscribe_flags_and_connect_subs() -> None:
+    plain, strict, fresh = CF.decode(
+        '{"id":1,"subscribe":{"channel":"a","recover":true,"offset":4,"epoch":"e","flag":1}}\n'
+        '{"id":2,"subscribe":{"channel":"b","recover":true,"offset":4,"epoch":"e","flag":3}}\n'
+        '{"id":3,"subscribe":{"channel":"c","flag":2}}'
+    )
+    assert isinstance(plain, Subscribe)
+    assert plain.reject_unrecovered is False
+    assert isinstance(strict, Subscribe)
+    assert strict.reject_unrecovered is True
+    assert isinstance(fresh, Subscribe)
+    assert fresh.since is None  # without recover the flag has nothing to reject
+    (connect,) = CF.decode(
+        '{"id":4,"connect":{"subs":{"#u":{"recover":true,"offset":7,"epoch":"e"},'
+        '"other":{"offset":1}}}}'
+    )
+    assert connect == Connect(id=4, subs={"#u": StreamPosition(7, "e")})
+    error = CF.encode_error(ErrorCode.BAD_REQUEST, "x", 5, ErrorKind.UNRECOVERABLE_POSITION)
+    assert json.loads(error or "")["error"] == {"code": 112, "message": "x"}
+
+
+def test_welcome_lists_the_personal_channel_as_a_server_side_subscription() -> None:
+    welcome = protocol.Welcome(client="c", user="u", ping_interval=25)
+    bare = CF.encode_welcome(welcome, reply_to=1, subs=[ServerSub("#u")])
+    assert json.loads(bare)["connect"]["subs"] == {"#u": {}}
+    pubs = [Publication(offset=8, data=Raw(b'"x"')), Publication(offset=9, data=Raw(b'"y"'))]
+    top = ServerSub.synced("#u", HistoryResult([], 9, "e"), None)
+    recovered = ServerSub.synced("#u", HistoryResult(pubs, 9, "e"), True)
+    lost = ServerSub.synced("#u", HistoryResult([], 9, "f"), False)
+    subs = [
+        json.loads(CF.encode_welcome(welcome, reply_to=1, subs=[sub]))
+        for sub in (top, recovered, lost)
+    ]
+    assert [s["connect"]["subs"]["#u"] for s in subs] == [
+        {"recoverable": True, "epoch": "e", "offset": 9},
+        {
+            "recoverable": True,
+            "epoch": "e",
+            "offset": 9,
+            "was_recovering": True,
+            "recovered": True,
+            "publications": [{"data": "x", "offset": 8}, {"data": "y", "offset": 9}],
+        },
+        {"recoverable": True, "epoch": "f", "offset": 9, "was_recovering": True},
+    ]
+    assert json.loads(V1.encode_welcome(welcome, reply_to=None, subs=[top]))["type"] == "welcome"
+
+
+def test_server_unsubscribe_push_in_both_protocols() -> None:
+    push = protocol.ServerUnsubscribe(channel="a", reason="unsubscribed by the server")
+    assert msgspec.json.decode(CF.encode_push(push)) == {
+        "push": {"channel": "a", "unsubscribe": {"code": 2000, "reason": "server unsubscribe"}}
+    }
+    assert msgspec.json.decode(V1.encode_push(push)) == {
+        "type": "unsubscribe",
+        "channel": "a",
+        "reason": "unsubscribed by the server",
+    }

@@ -37,7 +37,7 @@ from msgspec import Raw
 from hubbub.core.history import HistoryOptions, is_recovered
 from hubbub.core.presence import PresenceStats
 from hubbub.core.protocol import ClientInfo, Publication, StreamPosition, parse_raw, raw_json
-from hubbub.engines.base import Engine
+from hubbub.engines.base import DISCONNECT, UNSUBSCRIBE, Engine, NodeControl
 
 KEEP = HistoryOptions(size=100, ttl=300)
 KEEP_ALL = HistoryOptions(size=1000, ttl=300)
@@ -70,7 +70,7 @@ class Recorder:
     publications: list[tuple[str, str, Publication]] = field(default_factory=list)
     joins: list[tuple[str, ClientInfo]] = field(default_factory=list)
     leaves: list[tuple[str, ClientInfo]] = field(default_factory=list)
-    disconnects: list[str] = field(default_factory=list)
+    controls: list[NodeControl] = field(default_factory=list)
     states: list[bool] = field(default_factory=list)
 
     def on_publication(self, channel: str, epoch: str, publication: Publication) -> None:
@@ -82,8 +82,8 @@ class Recorder:
     def on_leave(self, channel: str, info: ClientInfo) -> None:
         self.leaves.append((channel, info))
 
-    def on_disconnect_user(self, user: str) -> None:
-        self.disconnects.append(user)
+    def on_control(self, command: NodeControl) -> None:
+        self.controls.append(command)
 
     def on_engine_state(self, ready: bool) -> None:
         self.states.append(ready)
@@ -421,9 +421,16 @@ class EngineConformance:
         await asyncio.sleep(QUIET_PERIOD)
         assert recorder.joins == [(ch, who)]
 
-    async def test_disconnect_user_reaches_events(self, engine: Engine, recorder: Recorder) -> None:
-        await engine.disconnect_user("u42")
-        await recorder.wait_for(lambda: recorder.disconnects == ["u42"], "disconnect of u42")
+    async def test_control_reaches_events(self, engine: Engine, recorder: Recorder) -> None:
+        ch = channel()
+        orders = [NodeControl(DISCONNECT, "u42"), NodeControl(UNSUBSCRIBE, "u42", ch)]
+        for order in orders:
+            await engine.control(order)
+        # Not tied to any channel subscription of this node, and in order.
+        await recorder.wait_for(lambda: len(recorder.controls) >= 2, "two control orders")
+        await asyncio.sleep(QUIET_PERIOD)
+        assert recorder.controls == orders
+        assert recorder.controls[1].channel == ch
 
     # ------------------------------------------------------------ presence
 

@@ -289,7 +289,7 @@ CRASH_CHILD = textwrap.dedent(
         def on_publication(self, *args): pass
         def on_join(self, *args): pass
         def on_leave(self, *args): pass
-        def on_disconnect_user(self, *args): pass
+        def on_control(self, *args): pass
         def on_engine_state(self, *args): pass
 
     async def main():

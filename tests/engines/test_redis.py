@@ -16,7 +16,7 @@ import pytest
 from hubbub.core.history import HistoryOptions
 from hubbub.core.protocol import ClientInfo
 from hubbub.engines import create_engine
-from hubbub.engines.base import Engine
+from hubbub.engines.base import UNSUBSCRIBE, Engine, NodeControl
 from hubbub.engines.redis import RedisEngine
 from hubbub.engines.redis.scripts import load_lua
 from hubbub.errors import ConfigError, EngineUnavailable
@@ -166,10 +166,11 @@ async def test_nodes_on_one_redis_share_offsets_and_fan_out(redis_server: RedisS
         assert await second.presence(ch) == {"c1": who}
         await first.publish_join(ch, who)
         await second_events.wait_for(lambda: second_events.joins == [(ch, who)], "join")
-        # disconnect_user reaches every node.
-        await second.disconnect_user("u1")
-        await first_events.wait_for(lambda: first_events.disconnects == ["u1"], "first")
-        await second_events.wait_for(lambda: second_events.disconnects == ["u1"], "second")
+        # Control orders reach every node.
+        order = NodeControl(UNSUBSCRIBE, "u1", ch)
+        await second.control(order)
+        await first_events.wait_for(lambda: first_events.controls == [order], "first")
+        await second_events.wait_for(lambda: second_events.controls == [order], "second")
     finally:
         await first.close()
         await second.close()

@@ -1,5 +1,5 @@
 """The HTTP server API (SPEC section 6): publish, broadcast, batch, channels,
-history, presence, disconnect and info, for backends that are not the hub.
+history, presence, disconnect, unsubscribe and info, for backends that are not the hub.
 
 Every call needs ``Authorization: apikey <key>`` (``api_key`` /
 ``HUBBUB_API_KEY``); without a configured key every call is refused with 401.
@@ -60,6 +60,8 @@ from hubbub.asgi.api_types import (
     PresenceStatsResult,
     PublishRequest,
     PublishResult,
+    UnsubscribeRequest,
+    UnsubscribeResult,
 )
 from hubbub.asgi.openapi import openapi_document
 from hubbub.core.protocol import ClientInfo, Publication
@@ -338,6 +340,13 @@ class ServerApi:
             _decode_body(call.body, DisconnectRequest)
         await self.hub.disconnect_user(user)
         return DisconnectResult()
+
+    async def unsubscribe(self, call: Call) -> Struct:
+        user = call.param("user")
+        _check_name("user", user)
+        req = _decode_body(call.body, UnsubscribeRequest)
+        await self.hub.unsubscribe_user(user, req.channel)
+        return UnsubscribeResult()
 
     async def info(self, call: Call) -> Struct:
         _decode_query(call.request, NoQuery)

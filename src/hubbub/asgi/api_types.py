@@ -56,6 +56,12 @@ class DisconnectRequest(Struct, forbid_unknown_fields=True):
     """``POST /api/users/{user}/disconnect`` takes no fields (empty body or ``{}``)."""
 
 
+class UnsubscribeRequest(Struct, forbid_unknown_fields=True, kw_only=True):
+    """``POST /api/users/{user}/unsubscribe``: the channel to unsubscribe the user from."""
+
+    channel: ChannelName
+
+
 class HistoryQuery(Struct, forbid_unknown_fields=True, kw_only=True):
     """Query parameters of ``GET /api/channels/{channel}/history``."""
 
@@ -155,6 +161,10 @@ class DisconnectResult(Struct):
     pass
 
 
+class UnsubscribeResult(Struct):
+    pass
+
+
 class InfoResult(Struct):
     node: str
     version: str
@@ -210,6 +220,14 @@ OPERATIONS: Final[list[tuple[str, str, str, str, type[Struct] | None, type[Struc
         "Close every connection of a user, on every node",
         DisconnectRequest,
         DisconnectResult,
+    ),
+    (
+        "/api/users/{user}/unsubscribe",
+        "POST",
+        "unsubscribe",
+        "End a user's subscriptions to a channel, on every node (the clients are told)",
+        UnsubscribeRequest,
+        UnsubscribeResult,
     ),
     ("/api/info", "GET", "info", "This node's status", None, InfoResult),
 ]

@@ -15,8 +15,9 @@ hubbub's. ``/centrifugo/api/<method>`` is always Centrifugo's.
 The hub calls and checks are the ones of :mod:`hubbub.asgi.api` (the same
 :class:`~hubbub.asgi.api.ServerApi` validation and publish path); only the
 request and answer shapes differ. Methods: publish, broadcast, presence,
-presence_stats, history, channels, info, disconnect. ``unsubscribe`` (and
-Centrifugo's other methods) answer error 108 "not available".
+presence_stats, history, channels, info, disconnect, unsubscribe (by user and
+channel, on every node). Centrifugo's other methods answer error 108 "not
+available".
 """
 
 from __future__ import annotations
@@ -81,6 +82,13 @@ class _Channels(Struct, kw_only=True):
 
 class _Disconnect(Struct, kw_only=True):
     user: Annotated[str, Meta(min_length=1, max_length=255)]
+
+
+class _Unsubscribe(Struct, kw_only=True):
+    user: Annotated[str, Meta(min_length=1, max_length=255)]
+    channel: ChannelName
+    client: str = ""
+    session: str = ""
 
 
 class _Nothing(Struct):
@@ -167,6 +175,7 @@ class CentrifugoApi:
             "channels": self.channels,
             "info": self.info,
             "disconnect": self.disconnect,
+            "unsubscribe": self.unsubscribe,
         }
 
     async def publish(self, body: bytes) -> Any:
@@ -248,6 +257,13 @@ class CentrifugoApi:
     async def disconnect(self, body: bytes) -> Any:
         req = _decode_body(body, _Disconnect)
         await self.hub.disconnect_user(req.user)
+        return {}
+
+    async def unsubscribe(self, body: bytes) -> Any:
+        req = _decode_body(body, _Unsubscribe)
+        if req.client or req.session:
+            raise ApiError(400, "unsubscribing one client or session is not supported")
+        await self.hub.unsubscribe_user(req.user, req.channel)
         return {}
 
     # -- dispatch -----------------------------------------------------------------

@@ -12,6 +12,7 @@ from hubbub.client.types import (
     Recovery,
     ServerError,
     Unauthorized,
+    Unsubscribed,
 )
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "ServerError",
     "Subscription",
     "Unauthorized",
+    "Unsubscribed",
 ]

@@ -59,6 +59,7 @@ from hubbub.client.types import (
     State,
     TokenGetter,
     Unauthorized,
+    Unsubscribed,
     decoder,
     encode,
 )
@@ -367,6 +368,11 @@ class Client:
             self._callback(sub.on_join, frame.info)
         elif kind == "leave" and frame.info is not None:
             self._callback(sub.on_leave, frame.info)
+        elif kind == "unsubscribe":
+            # The server ended it: iteration ends with Unsubscribed, and it is not
+            # resubscribed on reconnect.
+            del self._subs[sub.channel]
+            sub._end(Unsubscribed(sub.channel, frame.reason or ""))
 
     def _fail_pending(self, error: ClientError) -> None:
         pending, self._pending = self._pending, {}

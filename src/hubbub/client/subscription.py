@@ -25,7 +25,8 @@ class Subscription:
     ``async for`` over it for its :class:`Message` s, in offset order, each once.
 
     Iteration ends when the subscription is unsubscribed or the client closes
-    (and raises :class:`Unauthorized` or :class:`ServerError` when that is why).
+    (and raises :class:`Unauthorized`, :class:`ServerError` or, when the server
+    ended it, :class:`Unsubscribed`, when that is why).
     Messages wait in an unbounded queue until read.
     """
 

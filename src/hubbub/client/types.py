@@ -44,6 +44,16 @@ class Forbidden(ClientError):
     only be refused again."""
 
 
+class Unsubscribed(ClientError):
+    """The server ended the subscription (the server API's unsubscribe). The
+    client does not resubscribe; subscribe again if the app wants to."""
+
+    def __init__(self, channel: str, reason: str) -> None:
+        super().__init__(f"unsubscribed from {channel!r} by the server: {reason}")
+        self.channel = channel
+        self.reason = reason
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     """A publication delivered on a subscribed channel."""
@@ -105,6 +115,7 @@ class Incoming(msgspec.Struct):
     clients: dict[str, ClientInfo] | None = None
     num_clients: int | None = None
     num_users: int | None = None
+    reason: str | None = None
 
 
 decoder: Final = msgspec.json.Decoder(Incoming)

@@ -14,7 +14,12 @@ Wire shapes (field names follow ``centrifugal/protocol``'s ``client.proto``):
 * replies echo the id: ``{"id":2,"subscribe":{…}}`` or
   ``{"id":2,"error":{"code":103,"message":"…"}}``;
 * pushes: ``{"push":{"channel":"…","pub":{"data":…,"offset":6,"info":{…}}}}``,
-  ``join`` and ``leave`` with ``{"info":{"client","user","conn_info"}}``;
+  ``join`` and ``leave`` with ``{"info":{"client","user","conn_info"}}``, and
+  ``unsubscribe`` with ``{"code":2000,"reason":"server unsubscribe"}`` when the
+  server API ended the subscription;
+* disconnects are WebSocket close codes (3000-4999), as Centrifugo sends them on
+  a bidirectional WebSocket; no ``disconnect`` push precedes the close (the SDKs
+  read the close frame; the push is for unidirectional transports);
 * the server pings with ``{}`` every ``ping_interval`` and the connect reply says
   ``"pong":true``, so the SDK answers and hubbub's heartbeat timeout applies.
 
@@ -32,7 +37,16 @@ import msgspec
 from msgspec import UNSET, Meta, Raw, Struct, UnsetType
 
 from hubbub.core import protocol
-from hubbub.core.codec import Command, Connect, Decoded, Push, Refresh, SubRefresh
+from hubbub.core.codec import (
+    Command,
+    Connect,
+    Decoded,
+    Push,
+    Refresh,
+    ServerSub,
+    SubRefresh,
+    Subscribe,
+)
 from hubbub.core.protocol import (
     MAX_HISTORY_LIMIT,
     NULL,
@@ -46,6 +60,8 @@ from hubbub.errors import CloseCode, ErrorCode, ErrorKind
 
 #: The rpc method that receives Centrifugo ``send`` messages: ``@hub.rpc("$send")``.
 SEND_METHOD: Final = "$send"
+#: Subscribe ``flag`` bit: fail with 112 rather than answer ``recovered: false``.
+FLAG_REJECT_UNRECOVERED: Final = 2
 
 # ----------------------------------------------------------------------- decoding
 
@@ -67,6 +83,9 @@ class _Subscribe(Struct, kw_only=True):
     recover: bool = False
     offset: Annotated[int, Meta(ge=0)] = 0
     epoch: str = ""
+    flag: int = 0
+    """Bit 1: channel compaction (ignored, so pushes keep the name); bit 2: reject
+    an unrecoverable position with error 112 instead of ``recovered: false``."""
 
 
 class _Channel(Struct, kw_only=True):
@@ -142,11 +161,12 @@ def _to_command(cmd: _Command) -> Command:
         return Connect(id=id, token=c.token or None, subs=subs or None)
     if cmd.subscribe is not None:
         s = cmd.subscribe
-        return protocol.Subscribe(
+        return Subscribe(
             id=id,
             channel=s.channel,
             since=_position(s.recover, s.offset, s.epoch),
             token=s.token or None,
+            reject_unrecovered=bool(s.flag & FLAG_REJECT_UNRECOVERED),
         )
     if cmd.unsubscribe is not None:
         return protocol.Unsubscribe(id=id, channel=cmd.unsubscribe.channel)
@@ -228,8 +248,18 @@ class _LeavePush(Struct):
     leave: _InfoBody
 
 
+class _UnsubscribeBody(Struct):
+    code: int
+    reason: str
+
+
+class _UnsubscribePush(Struct):
+    channel: str
+    unsubscribe: _UnsubscribeBody
+
+
 class _Push(Struct):
-    push: _PubPush | _JoinPush | _LeavePush
+    push: _PubPush | _JoinPush | _LeavePush | _UnsubscribePush
 
 
 class _SubscribeResult(Struct, omit_defaults=True):
@@ -243,7 +273,15 @@ class _SubscribeResult(Struct, omit_defaults=True):
 
 
 class _ServerSub(Struct, omit_defaults=True):
-    """A server-side subscription in the connect reply (the personal channel)."""
+    """A server-side subscription in the connect reply (the personal channel):
+    Centrifugo's ``SubscribeResult`` fields that apply."""
+
+    recoverable: bool = False
+    epoch: str = ""
+    offset: int = 0
+    was_recovering: bool = False
+    recovered: bool = False
+    publications: list[CfPublication] = []
 
 
 class _ConnectResult(Struct, omit_defaults=True):
@@ -321,8 +359,12 @@ KIND_CODES: Final[dict[ErrorKind, int]] = {
     ErrorKind.METHOD_NOT_FOUND: 104,
     ErrorKind.NOT_AVAILABLE: 108,
     ErrorKind.TOKEN_EXPIRED: 109,
+    ErrorKind.UNRECOVERABLE_POSITION: 112,
 }
 UNRECOVERABLE_POSITION: Final = 112
+#: Unsubscribe push code of a server-side unsubscribe: below 2500, so the SDKs
+#: end the subscription instead of resubscribing.
+UNSUBSCRIBE_SERVER: Final = 2000
 #: Errors a client should retry (the SDKs resubscribe / reconnect on these).
 TEMPORARY: Final = frozenset({100, 111})
 
@@ -339,12 +381,26 @@ CLOSE_CODES: Final[dict[int, tuple[int, str]]] = {
 }
 
 
+def _server_sub(sub: ServerSub) -> _ServerSub:
+    if not sub.recoverable:
+        return _ServerSub()
+    return _ServerSub(
+        recoverable=True,
+        epoch=sub.epoch,
+        offset=sub.offset,
+        was_recovering=sub.recovered is not None,
+        recovered=bool(sub.recovered),
+        publications=[publication(p) for p in sub.publications] if sub.recovered else [],
+    )
+
+
 class CentrifugoCodec:
     """Centrifugo's client protocol v2, JSON format."""
 
     name = "centrifugo"
     explicit_connect = True
     batch = True
+    positioned_welcome = True
     ping_frame = "{}"
     pong_frame = "{}"
 
@@ -399,7 +455,7 @@ class CentrifugoCodec:
         )
 
     def encode_welcome(
-        self, welcome: protocol.Welcome, *, reply_to: int | None, channels: list[str]
+        self, welcome: protocol.Welcome, *, reply_to: int | None, subs: list[ServerSub]
     ) -> str:
         assert reply_to is not None, "Centrifugo clients are welcomed by the connect reply"
         result = _ConnectResult(
@@ -408,7 +464,7 @@ class CentrifugoCodec:
             # whole seconds; the SDKs wait ping + their own margin before giving up
             ping=max(1, math.ceil(welcome.ping_interval)),
             pong=True,
-            subs={channel: _ServerSub() for channel in channels},
+            subs={sub.channel: _server_sub(sub) for sub in subs},
         )
         return _reply(reply_to, "connect", result)
 
@@ -422,14 +478,17 @@ class CentrifugoCodec:
         return _encoder.encode(_ErrorReply(id=id, error=error)).decode()
 
     def encode_push(self, push: Push) -> bytes:
-        body: _PubPush | _JoinPush | _LeavePush
+        body: _PubPush | _JoinPush | _LeavePush | _UnsubscribePush
         if isinstance(push, protocol.Message):
             info = None if push.info is None else client_info(push.info)
             body = _PubPush(push.channel, CfPublication(push.data, push.offset, info))
         elif isinstance(push, protocol.Join):
             body = _JoinPush(push.channel, _InfoBody(client_info(push.info)))
-        else:
+        elif isinstance(push, protocol.Leave):
             body = _LeavePush(push.channel, _InfoBody(client_info(push.info)))
+        else:
+            unsubscribe = _UnsubscribeBody(UNSUBSCRIBE_SERVER, "server unsubscribe")
+            body = _UnsubscribePush(push.channel, unsubscribe)
         return _encoder.encode(_Push(body))
 
     def close_code(self, code: int, reason: str) -> tuple[int, str]:

@@ -17,10 +17,18 @@ on first use and cached on the frame (see :class:`hubbub.frames.Frame`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Final, Protocol, TypeAlias
 
 from hubbub.core import protocol
-from hubbub.core.protocol import ChannelName, CommandBase, DecodeError, StreamPosition
+from hubbub.core.history import HistoryResult
+from hubbub.core.protocol import (
+    ChannelName,
+    CommandBase,
+    DecodeError,
+    Publication,
+    StreamPosition,
+)
 from hubbub.errors import ErrorKind
 
 
@@ -30,7 +38,8 @@ class Connect(CommandBase, tag="connect"):
 
     token: str | None = None
     subs: dict[str, StreamPosition] | None = None
-    """Server-side subscriptions the client wants recovered (accepted, not used)."""
+    """Server-side subscriptions the client wants recovered, from these positions
+    (the personal channel is the only one hubbub makes)."""
 
 
 class Refresh(CommandBase, tag="refresh"):
@@ -46,12 +55,40 @@ class SubRefresh(CommandBase, tag="sub_refresh"):
     token: str
 
 
+class Subscribe(protocol.Subscribe, tag="subscribe"):
+    """A subscribe that may ask to fail rather than not recover (Centrifugo's
+    ``flag`` bit 2, sent by the SDKs when the app gives ``getState``)."""
+
+    reject_unrecovered: bool = False
+    """With ``since``: answer "unrecoverable position" instead of ``recovered: false``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSub:
+    """A subscription the server made for the client (its personal channel), as
+    the welcome reports it (Centrifugo's connect reply ``subs``)."""
+
+    channel: str
+    recoverable: bool = False
+    """Positioned: the channel keeps history, ``offset``/``epoch`` are its top."""
+    offset: int = 0
+    epoch: str = ""
+    recovered: bool | None = None
+    """``None``: the client did not ask to recover it."""
+    publications: list[Publication] = field(default_factory=list)
+    """The missed publications, when ``recovered``."""
+
+    @classmethod
+    def synced(cls, channel: str, result: HistoryResult, recovered: bool | None) -> ServerSub:
+        return cls(channel, True, result.offset, result.epoch, recovered, result.publications)
+
+
 Command: TypeAlias = protocol.Command | Connect | Refresh | SubRefresh
 Decoded: TypeAlias = Command | DecodeError
 """One item of an incoming message: a command, or why a part of it is not one."""
 
-Push: TypeAlias = protocol.Message | protocol.Join | protocol.Leave
-"""What fan-out delivers to every subscriber of a channel."""
+Push: TypeAlias = protocol.Message | protocol.Join | protocol.Leave | protocol.ServerUnsubscribe
+"""What fan-out delivers to subscribers of a channel (an unsubscribe: to one user's)."""
 
 AUTH_COMMANDS: Final = (protocol.Auth, Connect)
 
@@ -66,6 +103,9 @@ class Codec(Protocol):
     otherwise an authenticated handshake is welcomed at once (v1)."""
     batch: bool
     """Several server messages may always share one WebSocket frame (``\\n``-separated)."""
+    positioned_welcome: bool
+    """The welcome tells the personal channel's stream position (where history is
+    kept) and recovers it; it costs a history read per connection."""
     ping_frame: str
     pong_frame: str
 
@@ -84,10 +124,10 @@ class Codec(Protocol):
         ...
 
     def encode_welcome(
-        self, welcome: protocol.Welcome, *, reply_to: int | None, channels: list[str]
+        self, welcome: protocol.Welcome, *, reply_to: int | None, subs: list[ServerSub]
     ) -> str:
-        """The first frame of an authenticated connection; ``channels`` are the ones
-        the server subscribed it to (its personal channel)."""
+        """The first frame of an authenticated connection; ``subs`` are the
+        subscriptions the server made for it (its personal channel)."""
         ...
 
     def encode_error(
@@ -97,7 +137,7 @@ class Codec(Protocol):
         ...
 
     def encode_push(self, push: Push) -> bytes:
-        """A publication, join or leave for one channel's subscribers."""
+        """A publication, join, leave or server unsubscribe for a channel's subscribers."""
         ...
 
     def close_code(self, code: int, reason: str) -> tuple[int, str]:
@@ -111,6 +151,7 @@ class V1Codec:
     name = "v1"
     explicit_connect = False
     batch = False
+    positioned_welcome = False
     ping_frame = protocol.PING_FRAME
     pong_frame = protocol.PONG_FRAME
 
@@ -129,7 +170,7 @@ class V1Codec:
         return protocol.encode(ack)
 
     def encode_welcome(
-        self, welcome: protocol.Welcome, *, reply_to: int | None, channels: list[str]
+        self, welcome: protocol.Welcome, *, reply_to: int | None, subs: list[ServerSub]
     ) -> str:
         return protocol.encode(welcome)
 

@@ -264,6 +264,14 @@ class Leave(_Frame, tag="leave"):
     info: ClientInfo
 
 
+class ServerUnsubscribe(_Frame, tag="unsubscribe"):
+    """The server ended this connection's subscription to ``channel`` (the server
+    API's unsubscribe). The client must not resubscribe on its own."""
+
+    channel: str
+    reason: str
+
+
 class ServerPing(_Frame, tag="ping"):
     pass
 
@@ -285,6 +293,7 @@ ServerFrame: TypeAlias = (
     | Message
     | Join
     | Leave
+    | ServerUnsubscribe
     | ServerPing
     | ServerPong
 )

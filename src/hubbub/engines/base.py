@@ -16,26 +16,45 @@ of this contract; every engine passes it unchanged.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Final, Protocol
 
-from msgspec import Raw
+from msgspec import Raw, Struct
 
 from hubbub.core.history import HistoryOptions, HistoryResult
 from hubbub.core.presence import PresenceStats
 from hubbub.core.protocol import ClientInfo, Publication, StreamPosition
 
 __all__ = [
+    "DISCONNECT",
     "IDEMPOTENCY_TTL",
+    "UNSUBSCRIBE",
     "Engine",
     "EngineEvents",
     "HistoryOptions",
     "HistoryResult",
+    "NodeControl",
     "PresenceStats",
 ]
 
 
 #: How long an idempotency key is remembered (SPEC: 5 minutes).
 IDEMPOTENCY_TTL = 300.0
+
+#: :attr:`NodeControl.action` values.
+DISCONNECT: Final = "disconnect"
+UNSUBSCRIBE: Final = "unsubscribe"
+
+
+class NodeControl(Struct, frozen=True, array_like=True):
+    """An order for every node about one user's connections (the server API's
+    disconnect and unsubscribe). Engines carry it as it is; the hub ignores an
+    ``action`` it does not know (a newer node's), so the set can grow."""
+
+    action: str
+    """:data:`DISCONNECT` (close every connection of ``user``) or
+    :data:`UNSUBSCRIBE` (end their subscriptions to ``channel``)."""
+    user: str
+    channel: str = ""
 
 
 class EngineEvents(Protocol):
@@ -47,8 +66,8 @@ class EngineEvents(Protocol):
 
     def on_leave(self, channel: str, info: ClientInfo) -> None: ...
 
-    def on_disconnect_user(self, user: str) -> None:
-        """Close every local connection of ``user`` (the API's disconnect)."""
+    def on_control(self, command: NodeControl) -> None:
+        """Carry out ``command`` on this node's connections (see :meth:`Engine.control`)."""
         ...
 
     def on_engine_state(self, ready: bool) -> None:
@@ -95,8 +114,9 @@ class Engine(Protocol):
 
     async def publish_leave(self, channel: str, info: ClientInfo) -> None: ...
 
-    async def disconnect_user(self, user: str) -> None:
-        """Ask every node (this one included) to close ``user``'s connections."""
+    async def control(self, command: NodeControl) -> None:
+        """Deliver ``command`` to every node, this one included (``on_control``).
+        Best effort, like pub/sub: a node that is not linked right now misses it."""
         ...
 
     async def subscribe(self, channel: str) -> None:

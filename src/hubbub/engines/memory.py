@@ -60,7 +60,7 @@ from hubbub.core.history import (
 )
 from hubbub.core.presence import PresenceStats, PresenceTable
 from hubbub.core.protocol import ClientInfo, Publication, StreamPosition
-from hubbub.engines.base import IDEMPOTENCY_TTL, EngineEvents
+from hubbub.engines.base import IDEMPOTENCY_TTL, EngineEvents, NodeControl
 from hubbub.errors import ConfigError, EngineUnavailable
 
 __all__ = ["HISTORY_FILE", "MemoryEngine"]
@@ -433,8 +433,8 @@ class MemoryEngine:
         if channel in self._subscribed:
             events.on_leave(channel, info)
 
-    async def disconnect_user(self, user: str) -> None:
-        self._running().on_disconnect_user(user)
+    async def control(self, command: NodeControl) -> None:
+        self._running().on_control(command)
 
     async def subscribe(self, channel: str) -> None:
         self._running()

@@ -96,6 +96,14 @@ export class Subscription {
     this._reject(err);
     this._call("onError", err);
   }
+
+  _serverUnsubscribed(reason) {
+    // ended by the server (server API unsubscribe): final, never resubscribed
+    const pending = this.state === "pending";
+    this.state = "unsubscribed";
+    if (pending) this._reject(new HubbubError(0, `unsubscribed by the server: ${reason}`));
+    this._call("onUnsubscribe", { reason });
+  }
 }
 
 export class Hubbub {
@@ -338,6 +346,10 @@ export class Hubbub {
         return sub?._call("onJoin", f.info);
       case "leave":
         return sub?._call("onLeave", f.info);
+      case "unsubscribe":
+        if (!sub) return;
+        this._subs.delete(f.channel);
+        return sub._serverUnsubscribed(f.reason || "");
     }
   }
 
@@ -389,7 +401,8 @@ export class Hubbub {
     return result;
   }
 
-  /** Subscribe to `channel`; handlers: onMessage, onJoin, onLeave, onRecover, onError, onSubscribe. */
+  /** Subscribe to `channel`; handlers: onMessage, onJoin, onLeave, onRecover, onError,
+   * onSubscribe, onUnsubscribe ({reason}: the server ended it; it is not resubscribed). */
   subscribe(channel, handlers = {}) {
     if (this._subs.has(channel)) throw new HubbubError(409, `already subscribed to ${channel}`);
     const sub = new Subscription(this, channel, handlers);

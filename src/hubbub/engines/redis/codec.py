@@ -31,19 +31,20 @@ import msgspec
 from msgspec import Raw, Struct
 
 from hubbub.core.protocol import ClientInfo, Publication
+from hubbub.engines.base import NodeControl
 
 __all__ = [
-    "DisconnectUser",
+    "Control",
     "Envelope",
     "Join",
     "Keys",
     "Leave",
     "PublicationEnvelope",
+    "control",
     "decode_envelope",
     "decode_info",
     "decode_publication",
     "decode_user",
-    "disconnect_user",
     "encode_info",
     "join",
     "leave",
@@ -92,11 +93,13 @@ class Leave(Struct, array_like=True, tag="l", frozen=True):
     info: ClientInfo
 
 
-class DisconnectUser(Struct, array_like=True, tag="d", frozen=True):
-    user: str
+class Control(Struct, array_like=True, tag="c", frozen=True):
+    """A node control order on the control channel: ``["c", [action, user, channel]]``."""
+
+    command: NodeControl
 
 
-Envelope: TypeAlias = PublicationEnvelope | Join | Leave | DisconnectUser
+Envelope: TypeAlias = PublicationEnvelope | Join | Leave | Control
 
 
 class _Body(Struct, frozen=True, omit_defaults=True):
@@ -130,8 +133,8 @@ def leave(info: ClientInfo) -> bytes:
     return _encoder.encode(Leave(info))
 
 
-def disconnect_user(user: str) -> bytes:
-    return _encoder.encode(DisconnectUser(user))
+def control(command: NodeControl) -> bytes:
+    return _encoder.encode(Control(command))
 
 
 decode_publication = _publication_decoder.decode

@@ -35,7 +35,8 @@ the same publish script, so concurrent retries publish exactly once.
 
 **Fan-out** uses one pub/sub connection per node (:mod:`.pubsub`). Join,
 leave and publications of a channel travel on the channel's pub/sub channel,
-``disconnect_user`` on a control channel every node subscribes to.
+node control orders (disconnect or unsubscribe a user) on a control channel
+every node subscribes to.
 
 **Failures**: commands use short connect/read timeouts and no retries, so
 while Redis is down publish, history and presence raise ``EngineUnavailable``
@@ -66,7 +67,7 @@ from redis.retry import Retry
 from hubbub.core.history import HistoryOptions, HistoryResult, new_epoch
 from hubbub.core.presence import PresenceStats
 from hubbub.core.protocol import ClientInfo, Publication, StreamPosition
-from hubbub.engines.base import IDEMPOTENCY_TTL, EngineEvents
+from hubbub.engines.base import IDEMPOTENCY_TTL, EngineEvents, NodeControl
 from hubbub.engines.redis import codec
 from hubbub.engines.redis.pubsub import PubSubLink
 from hubbub.engines.redis.scripts import Scripts
@@ -93,7 +94,7 @@ class _NoEvents:
     def on_leave(self, channel: str, info: ClientInfo) -> None:
         pass
 
-    def on_disconnect_user(self, user: str) -> None:
+    def on_control(self, command: NodeControl) -> None:
         pass
 
     def on_engine_state(self, ready: bool) -> None:
@@ -224,12 +225,12 @@ class RedisEngine:
     async def publish_leave(self, channel: str, info: ClientInfo) -> None:
         await self._publish_event(channel, codec.leave(info))
 
-    async def disconnect_user(self, user: str) -> None:
-        with _unavailable("disconnect_user"):
-            await self._client.publish(self._keys.control, codec.disconnect_user(user))
+    async def control(self, command: NodeControl) -> None:
+        with _unavailable("control"):
+            await self._client.publish(self._keys.control, codec.control(command))
         if not self._link.connected:
             # Other nodes got it through Redis; this one cannot hear it now.
-            self._events.on_disconnect_user(user)
+            self._events.on_control(command)
 
     async def subscribe(self, channel: str) -> None:
         await self._link.subscribe(self._keys.pubsub(channel), channel)
@@ -338,8 +339,8 @@ class RedisEngine:
         envelope = codec.decode_envelope(payload)
         events = self._events
         if channel is None:
-            if isinstance(envelope, codec.DisconnectUser):
-                events.on_disconnect_user(envelope.user)
+            if isinstance(envelope, codec.Control):
+                events.on_control(envelope.command)
         elif isinstance(envelope, codec.PublicationEnvelope):
             events.on_publication(channel, envelope.epoch, envelope.publication)
         elif isinstance(envelope, codec.Join):
