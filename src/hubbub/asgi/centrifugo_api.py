@@ -38,8 +38,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from hubbub.asgi.api import ApiError, ServerApi, _decode_body, _read_body
-from hubbub.core.centrifugo import ERROR_CODES, CfPublication, client_info, publication
-from hubbub.core.protocol import MAX_HISTORY_LIMIT, ChannelName, StreamPosition
+from hubbub.core.centrifugo import (
+    ERROR_CODES,
+    CfPublication,
+    HistoryRequest,
+    client_info,
+    publication,
+)
+from hubbub.core.protocol import ChannelName
 from hubbub.errors import CommandError
 from hubbub.version import version
 
@@ -67,13 +73,6 @@ class _Broadcast(Struct, kw_only=True):
 
 class _Channel(Struct, kw_only=True):
     channel: ChannelName
-
-
-class _History(Struct, kw_only=True):
-    channel: ChannelName
-    limit: Annotated[int, Meta(ge=-1, le=MAX_HISTORY_LIMIT)] = 0
-    since: StreamPosition | None = None
-    reverse: bool = False
 
 
 class _Channels(Struct, kw_only=True):
@@ -218,7 +217,7 @@ class CentrifugoApi:
         return {"num_clients": stats.num_clients, "num_users": stats.num_users}
 
     async def history(self, body: bytes) -> Any:
-        req = _decode_body(body, _History)
+        req = _decode_body(body, HistoryRequest)
         self.hub.namespaces.resolve(req.channel)
         result = await self.hub.engine.history(
             req.channel,

@@ -97,7 +97,9 @@ class _Publish(Struct, kw_only=True):
     data: Raw = NULL
 
 
-class _History(Struct, kw_only=True):
+class HistoryRequest(Struct, kw_only=True):
+    """``history``, as the client protocol and the server API both take it."""
+
     channel: ChannelName
     limit: Annotated[int, Meta(ge=-1, le=MAX_HISTORY_LIMIT)] = 0
     since: StreamPosition | None = None
@@ -133,7 +135,7 @@ class _Command(Struct, kw_only=True):
     publish: _Publish | None = None
     presence: _Channel | None = None
     presence_stats: _Channel | None = None
-    history: _History | None = None
+    history: HistoryRequest | None = None
     rpc: _Rpc | None = None
     send: _Send | None = None
     refresh: _Refresh | None = None
