@@ -135,7 +135,7 @@ def _error_response(exc: ApiError) -> Response:
 T = TypeVar("T")
 
 
-def _decode_body(body: bytes, kind: type[T]) -> T:
+def decode_body(body: bytes, kind: type[T]) -> T:
     if not body.strip():
         raise ApiError(400, "request body is empty: expected a JSON object")
     try:
@@ -156,7 +156,7 @@ def _decode_query(request: Request, kind: type[T]) -> T:
         raise ApiError(400, f"invalid query: {message}") from None
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytes:
     """The body, refused with 413 as soon as it is known to exceed ``limit``."""
     declared = request.headers.get("content-length")
     if declared is not None:
@@ -219,13 +219,13 @@ class ServerApi:
         self.hub = hub
         self.body_limit = hub.settings.max_message_size + BODY_ALLOWANCE
 
-    def _validate_publish(self, channel: str, data: Raw) -> None:
+    def validate_publish(self, channel: str, data: Raw) -> None:
         self.hub.namespaces.resolve(channel)
         limit = self.hub.settings.max_message_size
         if len(data) > limit:
             raise ApiError(413, f"`data` exceeds max_message_size ({limit} bytes)")
 
-    async def _publish_one(
+    async def publish_one(
         self, channel: str, data: Raw, idempotency_key: str | None, failures: list[ApiError]
     ) -> ChannelResult:
         try:
@@ -246,26 +246,26 @@ class ServerApi:
             raise failures[0]
 
     async def publish(self, call: Call) -> Struct:
-        req = _decode_body(call.body, PublishRequest)
-        self._validate_publish(req.channel, req.data)
+        req = decode_body(call.body, PublishRequest)
+        self.validate_publish(req.channel, req.data)
         position = await self.hub.publish(
             req.channel, bytes(req.data), raw=True, idempotency_key=req.idempotency_key
         )
         return PublishResult(offset=position.offset, epoch=position.epoch)
 
     async def broadcast(self, call: Call) -> Struct:
-        req = _decode_body(call.body, BroadcastRequest)
+        req = decode_body(call.body, BroadcastRequest)
         seen: set[str] = set()
         for channel in req.channels:
             if channel in seen:
                 raise ApiError(400, f"`channels` lists {channel!r} twice")
             seen.add(channel)
-            self._validate_publish(channel, req.data)
+            self.validate_publish(channel, req.data)
         failures: list[ApiError] = []
         results = list(
             await asyncio.gather(
                 *(
-                    self._publish_one(c, req.data, req.idempotency_key, failures)
+                    self.publish_one(c, req.data, req.idempotency_key, failures)
                     for c in req.channels
                 )
             )
@@ -274,17 +274,17 @@ class ServerApi:
         return BroadcastResult(results=results)
 
     async def batch(self, call: Call) -> Struct:
-        req = _decode_body(call.body, BatchRequest)
+        req = decode_body(call.body, BatchRequest)
         for i, command in enumerate(req.commands):
             try:
-                self._validate_publish(command.channel, command.data)
+                self.validate_publish(command.channel, command.data)
             except (ApiError, CommandError) as exc:
                 error = exc if isinstance(exc, ApiError) else ApiError.from_command(exc)
                 message = f"commands[{i}]: {error.message}"
                 raise ApiError(error.status, message, error.code) from None
         failures: list[ApiError] = []
         results = [
-            await self._publish_one(c.channel, c.data, c.idempotency_key, failures)
+            await self.publish_one(c.channel, c.data, c.idempotency_key, failures)
             for c in req.commands
         ]
         self._all_failed(results, failures)
@@ -337,14 +337,14 @@ class ServerApi:
         user = call.param("user")
         _check_name("user", user)
         if call.body.strip():
-            _decode_body(call.body, DisconnectRequest)
+            decode_body(call.body, DisconnectRequest)
         await self.hub.disconnect_user(user)
         return DisconnectResult()
 
     async def unsubscribe(self, call: Call) -> Struct:
         user = call.param("user")
         _check_name("user", user)
-        req = _decode_body(call.body, UnsubscribeRequest)
+        req = decode_body(call.body, UnsubscribeRequest)
         await self.hub.unsubscribe_user(user, req.channel)
         return UnsubscribeResult()
 
@@ -386,7 +386,7 @@ class ServerApi:
             if request.method != method:
                 raise ApiError(405, f"use {method} for {request.url.path}")
             self._authorize(request)
-            body = await _read_body(request, self.body_limit) if method == "POST" else b""
+            body = await read_body(request, self.body_limit) if method == "POST" else b""
             await self.hub.start()
             return _json(await handler(Call(request, body)))
         except ApiError as exc:

@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from hubbub.asgi.api import ApiError, ServerApi, _decode_body, _read_body
+from hubbub.asgi.api import ApiError, ServerApi, decode_body, read_body
 from hubbub.core.centrifugo import (
     ERROR_CODES,
     CfPublication,
@@ -178,21 +178,21 @@ class CentrifugoApi:
         }
 
     async def publish(self, body: bytes) -> Any:
-        req = _decode_body(body, _Publish)
-        self.shared._validate_publish(req.channel, req.data)
+        req = decode_body(body, _Publish)
+        self.shared.validate_publish(req.channel, req.data)
         position = await self.hub.publish(
             req.channel, bytes(req.data), raw=True, idempotency_key=req.idempotency_key
         )
         return _Position(position.offset, position.epoch)
 
     async def broadcast(self, body: bytes) -> Any:
-        req = _decode_body(body, _Broadcast)
+        req = decode_body(body, _Broadcast)
         for channel in req.channels:
-            self.shared._validate_publish(channel, req.data)
+            self.shared.validate_publish(channel, req.data)
         failures: list[ApiError] = []
         results = await asyncio.gather(
             *(
-                self.shared._publish_one(c, req.data, req.idempotency_key, failures)
+                self.shared.publish_one(c, req.data, req.idempotency_key, failures)
                 for c in req.channels
             )
         )
@@ -205,19 +205,19 @@ class CentrifugoApi:
         return _Responses(items)
 
     async def presence(self, body: bytes) -> Any:
-        req = _decode_body(body, _Channel)
+        req = decode_body(body, _Channel)
         self.hub.namespaces.resolve(req.channel)
         clients = await self.hub.engine.presence(req.channel)
         return {"presence": {c: client_info(i) for c, i in clients.items()}}
 
     async def presence_stats(self, body: bytes) -> Any:
-        req = _decode_body(body, _Channel)
+        req = decode_body(body, _Channel)
         self.hub.namespaces.resolve(req.channel)
         stats = await self.hub.engine.presence_stats(req.channel)
         return {"num_clients": stats.num_clients, "num_users": stats.num_users}
 
     async def history(self, body: bytes) -> Any:
-        req = _decode_body(body, HistoryRequest)
+        req = decode_body(body, HistoryRequest)
         self.hub.namespaces.resolve(req.channel)
         result = await self.hub.engine.history(
             req.channel,
@@ -231,7 +231,7 @@ class CentrifugoApi:
         return _HistoryAnswer(publications, result.offset, result.epoch)
 
     async def channels(self, body: bytes) -> Any:
-        req = _decode_body(body, _Channels) if body.strip() else _Channels()
+        req = decode_body(body, _Channels) if body.strip() else _Channels()
         channels = {
             name: _ChannelInfo(count)
             for name, count in sorted(self.hub.registry.channels().items())
@@ -254,12 +254,12 @@ class CentrifugoApi:
         return {"nodes": [node]}
 
     async def disconnect(self, body: bytes) -> Any:
-        req = _decode_body(body, _Disconnect)
+        req = decode_body(body, _Disconnect)
         await self.hub.disconnect_user(req.user)
         return {}
 
     async def unsubscribe(self, body: bytes) -> Any:
-        req = _decode_body(body, _Unsubscribe)
+        req = decode_body(body, _Unsubscribe)
         if req.client or req.session:
             raise ApiError(400, "unsubscribing one client or session is not supported")
         await self.hub.unsubscribe_user(req.user, req.channel)
@@ -287,7 +287,7 @@ class CentrifugoApi:
         if handler is None:
             return _error(108, f"method {name!r} is not available in hubbub")
         try:
-            body = await _read_body(request, self.shared.body_limit)
+            body = await read_body(request, self.shared.body_limit)
             await self.hub.start()
             return _answer({"result": await handler(body)})
         except _Unrecoverable:
