@@ -314,10 +314,10 @@ class Connection:
 
     # -- timers -----------------------------------------------------------------
 
-    def schedule(self, when: float, callback: Callable[[], None]) -> None:
-        """Run ``callback`` at loop time ``when`` (one timer per connection)."""
+    def schedule(self, when: float, callback: Callable[..., None], *args: object) -> None:
+        """Run ``callback(*args)`` at loop time ``when`` (one timer per connection)."""
         if self._closed:
             return
         if self._timer is not None:
             self._timer.cancel()
-        self._timer = asyncio.get_running_loop().call_at(when, callback)
+        self._timer = asyncio.get_running_loop().call_at(when, callback, *args)

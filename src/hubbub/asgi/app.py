@@ -53,14 +53,27 @@ class HubApp:
         self.centrifugo = centrifugo
         self.centrifugo_api = centrifugo_api
 
+    def websocket_route(self, scope: Scope) -> WebSocketEndpoint | None:
+        """The endpoint serving this WebSocket handshake, if not the HTTP app.
+        ``hubbub serve``'s WebSocket protocol calls it to call the endpoint
+        directly (:mod:`hubbub.asgi.wsserver`): one coroutine frame less for each
+        connection's lifetime."""
+        path = _route_path(scope)
+        if path == WEBSOCKET_PATH:
+            return self.websocket
+        if path == CENTRIFUGO_PATH:
+            return self.centrifugo
+        return None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
-            path = _route_path(scope)
-            if path == WEBSOCKET_PATH:
-                await self.websocket(scope, receive, send)
-                return
-            if path == CENTRIFUGO_PATH and self.centrifugo is not None:
-                await self.centrifugo(scope, receive, send)
+            endpoint = self.websocket_route(scope)
+            if endpoint is not None:
+                connection = endpoint(scope, receive, send)
+                # The connection may live for hours: this frame does not keep its
+                # scope (the handshake's headers) alive meanwhile.
+                del scope, receive, send
+                await connection
                 return
         elif scope["type"] == "http" and self.centrifugo_api is not None:
             path = _route_path(scope)

@@ -1,30 +1,28 @@
-"""uvicorn's WebSocket protocol, plus a direct write path for hubbub's fan-out.
+"""The direct write path: pre-framed messages straight to a connection's socket.
 
 ASGI makes a server frame cost an ``await send({...})`` per subscriber: a task
 switch, a message dict and a frame built again for every recipient. For
-``hubbub serve`` this protocol (uvicorn's ``websockets-sansio`` implementation,
-unchanged for everything else) adds an ASGI scope extension,
-``"hubbub.direct"``: a :class:`DirectWriter` that writes an already framed
-WebSocket message straight to the socket's transport. The hub frames each
-publication once and writes the same bytes to every subscriber, with no await.
+``hubbub serve``, hubbub's WebSocket protocol (:mod:`hubbub.asgi.wsserver`) adds
+an ASGI scope extension, ``"hubbub.direct"``: a :class:`DirectWriter` that writes
+an already framed WebSocket message straight to the socket's transport. The hub
+frames each publication once and writes the same bytes to every subscriber, with
+no await.
 
 Flow control stays honest: asyncio transports never block, so what the kernel
 did not take is held in the transport's buffer, and that buffer is what counts
 against ``max_queue_bytes`` (overflow closes the client with 4008).
 
-Everything else — the handshake, reading frames, pings, closing — is uvicorn's.
-Embedded under another server, the extension is absent and hubbub uses plain
-ASGI sends.
+Only offered without permessage-deflate: compressed frames depend on each
+connection's compression context and cannot be shared. Embedded under another
+server, the extension is absent and hubbub uses plain ASGI sends.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.http11 import Request
-
-from hubbub.asgi.websocket import DIRECT_EXTENSION
+if TYPE_CHECKING:
+    from hubbub.asgi.wsserver import HubbubWebSocketProtocol
 
 
 class DirectWriter:
@@ -32,7 +30,7 @@ class DirectWriter:
 
     __slots__ = ("_protocol",)
 
-    def __init__(self, protocol: WebSocketsSansIOProtocol) -> None:
+    def __init__(self, protocol: HubbubWebSocketProtocol) -> None:
         self._protocol = protocol
 
     def write(self, wire: bytes) -> None:
@@ -53,24 +51,3 @@ class DirectWriter:
         protocol = self._protocol
         if not protocol.disconnected:
             protocol.transport.abort()
-
-
-class HubbubWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's sans-I/O WebSocket protocol with the ``hubbub.direct`` extension.
-
-    Only offered when permessage-deflate is off: compressed frames depend on each
-    connection's compression context and cannot be shared."""
-
-    def handle_connect(self, event: Request) -> None:
-        super().handle_connect(event)
-        scope: Any = getattr(self, "scope", None)
-        if scope is not None and not self.config.ws_per_message_deflate:
-            # The ASGI task was created but has not run yet: it sees the extension.
-            scope["extensions"][DIRECT_EXTENSION] = DirectWriter(self)
-
-    async def send(self, message: Any) -> None:
-        await super().send(message)
-        if message["type"] == "websocket.accept":
-            # The handshake's request and response are only needed to accept:
-            # don't keep their headers for the connection's lifetime.
-            self.request = self.response = None  # type: ignore[assignment]

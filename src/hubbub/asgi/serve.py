@@ -12,7 +12,7 @@ from typing import Any, Final
 
 import msgspec
 
-from hubbub.asgi.direct import HubbubWebSocketProtocol
+from hubbub.asgi.wsserver import HubbubWebSocketProtocol
 from hubbub.config import Settings
 from hubbub.hub import Hub
 

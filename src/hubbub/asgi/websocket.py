@@ -24,7 +24,6 @@ from hubbub.errors import AuthError, CloseCode
 if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send
 
-    from hubbub.connection import Connection
     from hubbub.hub import Hub
 
 logger = logging.getLogger("hubbub.asgi")
@@ -65,12 +64,13 @@ class WebSocketEndpoint:
         self.codec = codec
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        message = await receive()
-        if message["type"] != "websocket.connect":
+        if (await receive())["type"] != "websocket.connect":
             return
-        # The handshake's locals (headers, query) are dropped before the
-        # connection's lifetime begins: idle connections are the memory budget.
+        direct = scope.get("extensions", {}).get(DIRECT_EXTENSION)
+        # The handshake's locals (headers, query) and the scope are dropped before
+        # the connection's lifetime begins: idle connections are the memory budget.
         outcome = await self._handshake(scope)
+        del scope
         await send({"type": "websocket.accept"})
         if isinstance(outcome, tuple):
             code, reason = outcome
@@ -78,7 +78,6 @@ class WebSocketEndpoint:
             wire_code, reason = self.codec.close_code(code, reason)
             await send({"type": "websocket.close", "code": wire_code, "reason": reason})
             return
-        direct = scope.get("extensions", {}).get(DIRECT_EXTENSION)
         conn = await self.hub.connect(
             AsgiTransport(send),
             outcome.credentials,
@@ -86,7 +85,25 @@ class WebSocketEndpoint:
             direct=direct,
             codec=self.codec,
         )
-        await self._pump(conn, receive)
+        del outcome, direct
+        # Frames in until the disconnect (here rather than in a method of its own:
+        # one coroutine frame less per connection).
+        hub = self.hub
+        try:
+            while True:
+                message = await receive()
+                kind = message["type"]
+                if kind == "websocket.receive":
+                    text = message.get("text")
+                    data = text if text is not None else message.get("bytes") or b""
+                    del message, text  # not kept while the connection idles
+                    await hub.receive(conn, data)
+                    del data
+                elif kind == "websocket.disconnect":
+                    break
+        finally:
+            conn.finished()
+            await conn.wait_closed()
 
     async def _handshake(self, scope: Scope) -> Admitted | tuple[CloseCode, str]:
         """Check the Origin and the credentials: admitted, or the close code."""
@@ -107,23 +124,6 @@ class WebSocketEndpoint:
             return (code, "connection limit reached")
         batch = query.get("batch", ["0"])[-1] in ("1", "true")
         return Admitted(credentials, batch)
-
-    async def _pump(self, conn: Connection, receive: Receive) -> None:
-        hub = self.hub
-        try:
-            while True:
-                message = await receive()
-                kind = message["type"]
-                if kind == "websocket.receive":
-                    text = message.get("text")
-                    await hub.receive(
-                        conn, text if text is not None else message.get("bytes") or b""
-                    )
-                elif kind == "websocket.disconnect":
-                    break
-        finally:
-            conn.finished()
-            await conn.wait_closed()
 
     async def _authenticate(
         self, scope: Scope, headers: dict[str, str], query: dict[str, list[str]]
