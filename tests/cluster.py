@@ -27,8 +27,7 @@ import httpx
 from hubbub.auth import issue_token
 from hubbub.engines.redis import RedisEngine
 from hubbub.hub import Hub
-from redis_server import free_port
-from support import SECRET, serve
+from support import SECRET, free_port, serve
 
 HUBBUB = str(Path(sys.executable).with_name("hubbub"))
 API_KEY = "test-api-key"

@@ -23,7 +23,9 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["RedisServer", "free_port", "redis_server_binary", "running_redis"]
+from support import free_port
+
+__all__ = ["RedisServer", "redis_server_binary", "running_redis"]
 
 STARTUP_TIMEOUT = 10.0
 
@@ -37,13 +39,6 @@ def redis_server_binary() -> str:
             pytest.fail(f"missing dependency in CI: {reason}")
         pytest.skip(reason)
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _ping(port: int) -> bool:

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import random
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -22,6 +23,14 @@ SECRET = "test-secret-with-at-least-32-bytes!!"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def require(condition: bool, reason: str) -> None:
     """Skip when a dependency is missing, except in CI, where that is a failure."""
     if condition:
@@ -31,11 +40,10 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
-@contextlib.asynccontextmanager
-async def serve(app: Any, hub: Hub | None = None, **overrides: Any) -> AsyncIterator[str]:
-    """Run ``app`` under uvicorn on 127.0.0.1:<free port>; yields ``host:port``."""
-    options = uvicorn_options(hub.settings) if hub is not None else {"lifespan": "on"}
-    options.update(host="127.0.0.1", port=0, log_level="warning", **overrides)
+async def start_uvicorn(
+    app: Any, options: dict[str, Any]
+) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
+    """Start uvicorn in this event loop; return it, its task and the bound port."""
     server = uvicorn.Server(uvicorn.Config(app, **options))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
@@ -44,7 +52,16 @@ async def serve(app: Any, hub: Hub | None = None, **overrides: Any) -> AsyncIter
             task.result()
             raise RuntimeError("server stopped during start-up")
         await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
+    port: int = server.servers[0].sockets[0].getsockname()[1]
+    return server, task, port
+
+
+@contextlib.asynccontextmanager
+async def serve(app: Any, hub: Hub | None = None, **overrides: Any) -> AsyncIterator[str]:
+    """Run ``app`` under uvicorn on 127.0.0.1:<free port>; yields ``host:port``."""
+    options = uvicorn_options(hub.settings) if hub is not None else {"lifespan": "on"}
+    options.update(host="127.0.0.1", port=0, log_level="warning", **overrides)
+    server, task, port = await start_uvicorn(app, options)
     try:
         yield f"127.0.0.1:{port}"
     finally:
@@ -74,16 +91,7 @@ class LiveServer:
         options = uvicorn_options(self.hub.settings)
         # lifespan off: stopping uvicorn must not close the hub (it is "restarted")
         options.update(host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
-        server = uvicorn.Server(uvicorn.Config(self.hub.asgi, **options))
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError("server stopped during start-up")
-            await asyncio.sleep(0.01)
-        self.port = server.servers[0].sockets[0].getsockname()[1]
-        self._server, self._task = server, task
+        self._server, self._task, self.port = await start_uvicorn(self.hub.asgi, options)
 
     async def stop(self) -> None:
         if self._server is None or self._task is None:

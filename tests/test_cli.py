@@ -7,7 +7,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import sys
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from click.testing import CliRunner
 from hubbub.auth import TokenVerifier, issue_token
 from hubbub.cli import main
 from hubbub.core.protocol import parse_raw
-from support import client
+from support import client, free_port
 
 SECRET = "cli-test-secret-that-is-long-enough-for-hs256"
 
@@ -117,12 +116,6 @@ def test_bad_config_file_is_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1, result.output
     assert "namespaces.news" in lines[0]
     assert "history_size" in lines[0]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.slow

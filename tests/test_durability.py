@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,17 +15,11 @@ import httpx
 import pytest
 
 from hubbub.auth import issue_token
-from support import SECRET, client
+from support import SECRET, client, free_port
 
 pytestmark = pytest.mark.slow
 
 HUBBUB = str(Path(sys.executable).with_name("hubbub"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager

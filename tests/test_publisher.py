@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -24,7 +23,7 @@ from hubbub.publisher import (
     PublishError,
     _Calls,
 )
-from support import client
+from support import client, free_port
 
 KEY = "test-api-key"
 
@@ -44,13 +43,6 @@ async def serve_on(port: int, hub: Hub) -> AsyncIterator[None]:
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def test_async_publisher_every_call(

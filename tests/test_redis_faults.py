@@ -18,8 +18,8 @@ import pytest
 
 from cluster import API_KEY, Node, hubbub_serve, nodes, ready, token, wait_ready
 from hubbub.errors import EngineUnavailable
-from redis_server import free_port, running_redis
-from support import Client, client
+from redis_server import running_redis
+from support import Client, client, free_port
 
 pytestmark = pytest.mark.redis
 

@@ -8,7 +8,6 @@ import contextlib
 import os
 import re
 import shutil
-import socket
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from hubbub.hub import Hub
-from support import client, require
+from support import client, free_port, require
 
 CONF = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "hubbub.conf"
 
@@ -25,13 +24,6 @@ def nginx_binary() -> str | None:
     return shutil.which("nginx") or next(
         (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.path.exists(p)), None
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def site_config(upstream: str, port: int) -> str:

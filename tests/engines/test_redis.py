@@ -20,7 +20,8 @@ from hubbub.engines.base import UNSUBSCRIBE, Engine, NodeControl
 from hubbub.engines.redis import RedisEngine
 from hubbub.engines.redis.scripts import load_lua
 from hubbub.errors import ConfigError, EngineUnavailable
-from redis_server import RedisServer, free_port, running_redis
+from redis_server import RedisServer, running_redis
+from support import free_port
 
 from .conformance import KEEP, EngineConformance, Recorder, channel, data, offsets, values
 

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import httpx
-from helpers import EXAMPLES, free_port, subprocess_server
+from helpers import EXAMPLES, subprocess_server
 
-from support import client, require
+from support import client, free_port, require
 
 DIR = EXAMPLES / "django_app"
 

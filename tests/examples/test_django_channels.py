@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 import httpx
-from helpers import EXAMPLES, free_port, subprocess_server
+from helpers import EXAMPLES, subprocess_server
 from websockets.asyncio.client import connect
 
 from hubbub.auth import issue_token
-from support import client, require
+from support import client, free_port, require
 
 SECRET = "example-hubbub-secret-at-least-32-bytes!"
 
