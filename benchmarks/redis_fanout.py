@@ -1,7 +1,7 @@
 """Fan-out through Redis vs in one process: 1,000 subscribers, one publisher.
 
-    .venv/bin/python benchmarks/redis_fanout.py                 # 20,40 pub/s, 10 s each
-    .venv/bin/python benchmarks/redis_fanout.py --rates 10,20,40,80 --duration 10
+    .venv/bin/python -m benchmarks.redis_fanout                 # 20,40 pub/s, 10 s each
+    .venv/bin/python -m benchmarks.redis_fanout --rates 10,20,40,80 --duration 10
 
 Two setups, each driven by ``hubbub bench --scenario s1`` (1,000 subscribers on
 one channel, one publisher at fixed rates, latency from a timestamp in the
@@ -26,12 +26,9 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -41,45 +38,14 @@ from typing import Any
 import httpx
 import redis
 
+from benchmarks.run import free_port, redis_server
+
 ROOT = Path(__file__).resolve().parent.parent
 HUBBUB = str(Path(sys.executable).with_name("hubbub"))
 CONFIG = ROOT / "benchmarks" / "hubbub.toml"
 SECRET = "bench-secret-bench-secret-bench-secret"  # benchmarks/hubbub.toml
 API_KEY = "bench-api-key"
 CHANNEL_NAMESPACE = "bench"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def redis_server() -> Iterator[int]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        sys.exit("redis-server is not installed")
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="hubbub-bench-redis-") as directory:
-        process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", directory],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            client = redis.Redis(port=port)
-            for _ in range(200):
-                with contextlib.suppress(redis.ConnectionError):
-                    if client.ping():
-                        break
-                time.sleep(0.05)
-            yield port
-        finally:
-            process.terminate()
-            process.wait(10)
 
 
 @contextlib.contextmanager
@@ -233,14 +199,14 @@ def main() -> None:
         report["memory"] = {"steps": steps(result)}
 
     with (
-        redis_server() as redis_port,
-        hubbub_serve("--engine", f"redis://127.0.0.1:{redis_port}/0", "--workers", "2") as (
+        redis_server() as (redis_url, _),
+        hubbub_serve("--engine", redis_url, "--workers", "2") as (
             process,
             port,
         ),
     ):
         print("redis engine, 2 nodes (--workers 2) ...", flush=True)
-        client = redis.Redis(port=redis_port)
+        client = redis.Redis.from_url(redis_url)
         split: dict[str, int] = {}
         sampler = threading.Thread(
             target=lambda: split.update(nodes_split(port, 20.0)), daemon=True
