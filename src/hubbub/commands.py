@@ -19,6 +19,7 @@ from hubbub.core.channels import (
     check_publish,
     check_subscribe,
     claims_allow,
+    is_personal,
 )
 from hubbub.core.codec import Command, Connect, Refresh, SubRefresh, Subscribe
 from hubbub.errors import AuthError, CloseCode, CommandError, ErrorCode, ErrorKind, TokenExpired
@@ -132,7 +133,7 @@ async def _sub_refresh(hub: Hub, conn: Connection, cmd: SubRefresh) -> Reply:
 async def _subscribe(hub: Hub, conn: Connection, cmd: protocol.Subscribe) -> Reply:
     channel = cmd.channel
     options = await _readable(hub, conn, channel, "subscribe", cmd.token)
-    presence = options.presence and not channel.startswith("#")
+    presence = options.presence and not is_personal(channel)
     # Centrifugo's reject-unrecovered flag: fail rather than answer recovered=false,
     # so presence is added only once the recovery is known to have worked.
     strict = isinstance(cmd, Subscribe) and cmd.reject_unrecovered and cmd.since is not None
@@ -177,7 +178,7 @@ async def _subscribe(hub: Hub, conn: Connection, cmd: protocol.Subscribe) -> Rep
             )
         )
     hub.go_live(conn, channel, result)
-    if options.join_leave and not channel.startswith("#"):
+    if options.join_leave and not is_personal(channel):
         await hub.engine.publish_join(channel, conn.info)
     return None  # the ack was queued before going live, so it precedes new messages
 

@@ -26,7 +26,7 @@ from hubbub.commands import execute
 from hubbub.config import Settings, with_development_defaults
 from hubbub.connection import Connection, DirectWriter, Transport, WriteBatcher
 from hubbub.core import protocol
-from hubbub.core.channels import Namespaces, personal_channel
+from hubbub.core.channels import Namespaces, is_personal, personal_channel
 from hubbub.core.codec import V1, Codec, Command, ServerSub
 from hubbub.core.history import HistoryOptions, HistoryResult, is_recovered
 from hubbub.core.protocol import ClientInfo, StreamPosition
@@ -540,9 +540,9 @@ class Hub:
         """Engine-side cleanup after ``conn`` left ``channel`` (already out of the registry)."""
         if channel not in self.registry:
             await self.node_unsubscribe(channel)
-        options = self.namespaces.resolve(channel)
-        if channel.startswith("#"):
+        if is_personal(channel):
             return
+        options = self.namespaces.resolve(channel)
         if options.presence:
             await self.engine.remove_presence(channel, conn.client_id)
         if options.join_leave:
@@ -556,7 +556,7 @@ class Hub:
             await asyncio.sleep(interval)
             for conn in self.live():
                 for channel in list(conn.session.channels):
-                    if channel.startswith("#") or channel not in self.registry:
+                    if is_personal(channel) or channel not in self.registry:
                         continue
                     try:
                         if self.namespaces.resolve(channel).presence:
@@ -577,7 +577,7 @@ class Hub:
         node runs this every ``presence_ttl / 3``: a crashed node's clients
         leave within ``presence_ttl + presence_ttl / 3`` of the crash."""
         for channel in self.registry.channels():
-            if channel.startswith("#") or channel not in self.registry:
+            if is_personal(channel) or channel not in self.registry:
                 continue
             try:
                 options = self.namespaces.resolve(channel)

@@ -31,6 +31,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from hubbub.auth import issue_token
+from hubbub.core.channels import is_personal
 
 if TYPE_CHECKING:
     from hubbub.hub import Hub
@@ -148,7 +149,7 @@ def collect_stats(hub: Hub) -> dict[str, Any]:
     """A snapshot of the hub for the dashboard (counters are totals; the page
     turns them into rates)."""
     channels = hub.registry.channels()
-    visible = {name: n for name, n in channels.items() if not name.startswith("#")}
+    visible = {name: n for name, n in channels.items() if not is_personal(name)}
     top = sorted(visible.items(), key=lambda item: (-item[1], item[0]))[:TOP_CHANNELS]
     return {
         "time": time.time(),

@@ -82,6 +82,12 @@ def personal_channel(user: str) -> str:
     return USER_SEPARATOR + user
 
 
+def is_personal(channel: str) -> bool:
+    """A ``#<user>`` personal channel: every connection of the user is in it, so it
+    has no presence and no join/leave events."""
+    return channel.startswith(USER_SEPARATOR)
+
+
 class Namespaces:
     """Resolves a channel to its namespace options."""
 
