@@ -12,6 +12,7 @@ from typing import Any, Final
 
 import msgspec
 
+from hubbub.asgi.httpserver import HubbubHttpProtocol
 from hubbub.asgi.wsserver import HubbubWebSocketProtocol
 from hubbub.config import Settings
 from hubbub.hub import Hub
@@ -24,6 +25,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     return {
         "host": settings.host,
         "port": settings.port,
+        "http": HubbubHttpProtocol,
         "ws": HubbubWebSocketProtocol,
         "ws_max_size": settings.max_message_size,
         "ws_ping_interval": None,  # hubbub's own ping/pong frames are the heartbeat

@@ -44,6 +44,12 @@ class LeanServerProtocol(ServerProtocol, _HandshakeOnly):
         yield from ServerProtocol.parse(self)
         yield from Protocol.parse(self)
 
+    def request_parsed(self) -> None:
+        """The handshake request was parsed elsewhere (uvicorn's HTTP protocol) and
+        will be passed to :meth:`accept`: read frames from the start."""
+        self.parser = Protocol.parse(self)
+        next(self.parser)
+
 
 async def _scope_of(scope: Message, receive: Any, send: Any) -> Message:
     return scope

@@ -30,6 +30,7 @@ import asyncio
 import http
 import logging
 from collections import deque
+from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import unquote
 
@@ -41,6 +42,7 @@ from uvicorn.protocols.utils import (
     is_ssl,
 )
 from uvicorn.server import ServerState
+from websockets.datastructures import Headers
 from websockets.exceptions import InvalidState
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
@@ -140,6 +142,8 @@ class HubbubWebSocketProtocol(asyncio.Protocol):
                 self._handle_connect(event)
         if conn.parser_exc is not None:
             self._handle_parser_exception()
+        elif conn.handshake_exc is not None and not self.handshake_complete:
+            self._refuse_request()
 
     def eof_received(self) -> None:
         pass
@@ -185,7 +189,23 @@ class HubbubWebSocketProtocol(asyncio.Protocol):
 
     # -- incoming -----------------------------------------------------------------
 
-    def _handle_connect(self, request: Request) -> None:
+    def upgrade(self, http_scope: Mapping[str, Any], target: bytes) -> None:
+        """Take over a connection whose upgrade request uvicorn's HTTP protocol has
+        already parsed (:class:`~hubbub.asgi.httpserver.HubbubHttpProtocol`): the
+        request is not serialised and parsed a second time, and the ASGI scope
+        reuses what the HTTP scope already holds (addresses, scheme, headers)."""
+        self.conn.request_parsed()
+        headers = Headers(
+            [
+                (name.decode("latin-1"), value.decode("latin-1"))
+                for name, value in http_scope["headers"]
+            ]
+        )
+        self._handle_connect(Request(target.decode("ascii"), headers), http_scope)
+
+    def _handle_connect(
+        self, request: Request, http_scope: Mapping[str, Any] | None = None
+    ) -> None:
         conn = self.conn
         response = conn.accept(request)
         if response.status_code != 101:
@@ -207,23 +227,32 @@ class HubbubWebSocketProtocol(asyncio.Protocol):
         extensions: dict[str, Any] = {"websocket.http.response": {}}
         if not config.ws_per_message_deflate:
             extensions[DIRECT_EXTENSION] = DirectWriter(self)
+        if http_scope is None:
+            secure = is_ssl(transport)
+            server, client = get_local_addr(transport), get_remote_addr(transport)
+            headers = [
+                (key.lower().encode("ascii"), value.encode("latin-1"))
+                for key, value in request.headers.raw_items()
+            ]
+            state = self.app_state.copy()
+        else:
+            secure = http_scope["scheme"] == "https"
+            server, client = http_scope["server"], http_scope["client"]
+            headers, state = http_scope["headers"], http_scope["state"]
         scope: Message = {
             "type": "websocket",
             "asgi": {"version": config.asgi_version, "spec_version": "2.4"},
             "http_version": "1.1",
-            "scheme": "wss" if is_ssl(transport) else "ws",
-            "server": get_local_addr(transport),
-            "client": get_remote_addr(transport),
+            "scheme": "wss" if secure else "ws",
+            "server": server,
+            "client": client,
             "root_path": root_path,
             "path": root_path + unquote(raw_path),
             "raw_path": root_path.encode("ascii") + raw_path.encode("ascii"),
             "query_string": query_string.encode("ascii"),
-            "headers": [
-                (key.lower().encode("ascii"), value.encode("latin-1"))
-                for key, value in request.headers.raw_items()
-            ],
+            "headers": headers,
             "subprotocols": subprotocols,
-            "state": self.app_state.copy(),
+            "state": state,
             "extensions": extensions,
         }
         self._inbox = deque([{"type": "websocket.connect"}])
@@ -243,6 +272,18 @@ class HubbubWebSocketProtocol(asyncio.Protocol):
         task.add_done_callback(tasks.discard)
         task.add_done_callback(self._app_done)
         tasks.add(task)
+
+    def _refuse_request(self) -> None:
+        """websockets could not read the upgrade request: send its refusal (a 400
+        where it would only hang up) and close, instead of leaving the socket open."""
+        self.handshake_complete = True
+        self.close_sent = True
+        output = b"".join(self.conn.data_to_send())
+        if not output:
+            reason = f"Failed to open a WebSocket connection: {self.conn.handshake_exc}.\n"
+            output = denial_response(400, [], reason.encode()).serialize()
+        self.transport.write(output)
+        self.transport.close()
 
     def _handle_frame(self, frame: Frame) -> None:
         opcode = frame.opcode
