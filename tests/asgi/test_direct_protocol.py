@@ -191,6 +191,43 @@ async def test_client_gone_mid_handshake() -> None:
             pass
 
 
+def masked(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
+    """A client frame with an all-zero mask (so the payload stays readable)."""
+    assert len(payload) < 126
+    return bytes([(0x80 if fin else 0) | opcode, 0x80 | len(payload)]) + b"\x00" * 4 + payload
+
+
+async def upgraded(address: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    host, port = address.split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(HANDSHAKE.replace(b"Host: h", f"Host: {address}".encode()))
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+    return reader, writer
+
+
+async def test_a_close_frame_between_fragments_closes_normally(echo_server: str) -> None:
+    """RFC 6455 5.4: control frames may come between the fragments of a message, close
+    included (Autobahn 7.1.5): the unfinished message is dropped and the close echoed,
+    not answered with 1002 as websockets' parser alone would."""
+    reader, writer = await upgraded(echo_server)
+    writer.write(masked(0x1, b"frag", fin=False) + masked(0x8, b"\x03\xe8"))
+    assert await asyncio.wait_for(reader.read(), 5) == b"\x88\x02\x03\xe8"  # 1000, then EOF
+    writer.close()
+
+
+async def test_invalid_utf8_fails_at_the_fragment_that_has_it(echo_server: str) -> None:
+    """A fragmented text message is checked as its fragments arrive: 1007 at once,
+    without waiting for the final fragment (Autobahn 6.4.1/6.4.2)."""
+    reader, writer = await upgraded(echo_server)
+    writer.write(masked(0x1, "κόσμε".encode() + b"\xed\xa0\x80", fin=False))
+    reply = await asyncio.wait_for(reader.read(), 5)
+    assert reply[:4] == b"\x88\x02\x03\xef"  # close 1007, and the socket closed
+    writer.close()
+    async with connect(f"ws://{echo_server}/x") as ws:  # still serving
+        await ws.send(["κό", "σμε"])
+        assert await ws.recv() == "κόσμε"
+
+
 # -- with a fake transport --------------------------------------------------------
 
 
@@ -399,3 +436,35 @@ async def test_shutdown_after_the_peer_closed() -> None:
     h.protocol.connection_lost(None)
     await asyncio.sleep(0.01)
     assert not h.state.tasks
+
+
+async def test_a_send_after_the_protocol_failed_the_connection_is_a_disconnect() -> None:
+    """A message arrives together with a bad frame: by the time the app answers the
+    message, the protocol has failed the connection (1002). The app's send raises
+    ClientDisconnected, as on any connection that went away, not a RuntimeError that
+    would be logged as an application error."""
+    outcome: list[str] = []
+
+    async def app(scope: Message, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        message = await receive()
+        try:
+            await send({"type": "websocket.send", "text": message["text"]})
+        except Exception as exc:
+            outcome.append(type(exc).__name__)
+            raise
+
+    h = Harness(app)
+    h.protocol.data_received(HANDSHAKE)
+    await asyncio.sleep(0.01)
+    h.protocol.data_received(client_frame("hello") + masked(0x3, b""))  # opcode 3 is reserved
+    for _ in range(100):
+        if outcome:
+            break
+        await asyncio.sleep(0.01)
+    assert outcome == ["ClientDisconnected"]
+    assert h.transport.closing
+    assert b"\x88\x10\x03\xeainvalid opcode" in h.transport.written  # close 1002
+    h.protocol.connection_lost(None)
+    await asyncio.sleep(0.01)

@@ -16,6 +16,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from websockets.datastructures import Headers
 from websockets.extensions.base import ServerExtensionFactory
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.protocol import Protocol
 from websockets.server import ServerProtocol
@@ -43,6 +44,14 @@ class LeanServerProtocol(ServerProtocol, _HandshakeOnly):
     def parse(self) -> Generator[None]:
         yield from ServerProtocol.parse(self)
         yield from Protocol.parse(self)
+
+    def recv_frame(self, frame: Frame) -> None:
+        """RFC 6455 5.4 lets a close frame arrive between the fragments of a message:
+        drop the unfinished message and close normally (websockets would fail the
+        connection with 1002 "incomplete fragmented message"; Autobahn case 7.1.5)."""
+        if frame.opcode is Opcode.CLOSE:
+            self.current_size = None
+        super().recv_frame(frame)
 
     def request_parsed(self) -> None:
         """The handshake request was parsed elsewhere (uvicorn's HTTP protocol) and

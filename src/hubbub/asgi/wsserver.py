@@ -27,6 +27,7 @@ its protocol's ping/pong.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import http
 import logging
 from collections import deque
@@ -78,6 +79,7 @@ class HubbubWebSocketProtocol(asyncio.Protocol):
         "_read_paused",
         "_response",
         "_text",
+        "_utf8",
         "_waiter",
         "_writable",
         "app_state",
@@ -125,6 +127,7 @@ class HubbubWebSocketProtocol(asyncio.Protocol):
         self._close_timer: asyncio.TimerHandle | None = None
         self._fragments: list[Data] | None = None
         self._text = False
+        self._utf8: codecs.IncrementalDecoder | None = None
 
     # -- asyncio.Protocol ---------------------------------------------------------
 
@@ -293,18 +296,35 @@ class HubbubWebSocketProtocol(asyncio.Protocol):
                 self._deliver(frame.data)
             else:
                 self._fragments = [frame.data]
+                if self._text:
+                    self._utf8 = codecs.getincrementaldecoder("utf-8")()
+                    self._check_utf8(frame.data)
         elif opcode is Opcode.CONT:
             fragments = self._fragments
             assert fragments is not None  # websockets checked the sequence
             fragments.append(frame.data)
             if frame.fin:
                 self._fragments = None
+                self._utf8 = None
                 self._deliver(b"".join(fragments))
+            elif self._utf8 is not None:
+                self._check_utf8(frame.data)
         elif opcode is Opcode.CLOSE:
             self._handle_close()
         elif opcode is Opcode.PING:
             self._write_output()  # websockets queued the pong
         # PONG: hubbub sends no WebSocket pings of its own.
+
+    def _check_utf8(self, data: Data) -> None:
+        """Fail fast (1007) on a text fragment that cannot continue valid UTF-8."""
+        assert self._utf8 is not None
+        try:
+            self._utf8.decode(data)
+        except UnicodeDecodeError:
+            self._utf8 = None
+            if not self.close_sent:
+                self.conn.send_close(1007)
+                self._handle_parser_exception()
 
     def _deliver(self, data: Data) -> None:
         if self.close_sent:
@@ -315,7 +335,8 @@ class HubbubWebSocketProtocol(asyncio.Protocol):
             try:
                 text = str(data, "utf-8")
             except UnicodeDecodeError:
-                logger.exception("Invalid UTF-8 sequence received from client.")
+                # The client's fault, not the server's: no traceback at ERROR per message.
+                logger.debug("Invalid UTF-8 sequence received from client: closing with 1007.")
                 self.conn.send_close(1007)
                 self._handle_parser_exception()
                 return
@@ -456,6 +477,9 @@ class HubbubWebSocketProtocol(asyncio.Protocol):
         elif self.close_sent:
             if kind == "websocket.close":
                 return  # already closing (server shutdown, protocol error)
+            if self.transport.is_closing():
+                # Not the app's close: the connection failed (protocol error, shutdown).
+                raise ClientDisconnected()
             raise RuntimeError(
                 f"Unexpected ASGI message '{kind}', after sending 'websocket.close'."
             )
