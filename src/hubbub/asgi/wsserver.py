@@ -323,8 +323,13 @@ class HubbubWebSocketProtocol(asyncio.Protocol):
         except UnicodeDecodeError:
             self._utf8 = None
             if not self.close_sent:
-                self.conn.send_close(1007)
-                self._handle_parser_exception()
+                self._invalid_utf8()
+
+    def _invalid_utf8(self) -> None:
+        # The client's fault, not the server's: no traceback at ERROR per message.
+        logger.debug("Invalid UTF-8 sequence received from client: closing with 1007.")
+        self.conn.send_close(1007)
+        self._handle_parser_exception()
 
     def _deliver(self, data: Data) -> None:
         if self.close_sent:
@@ -335,10 +340,7 @@ class HubbubWebSocketProtocol(asyncio.Protocol):
             try:
                 text = str(data, "utf-8")
             except UnicodeDecodeError:
-                # The client's fault, not the server's: no traceback at ERROR per message.
-                logger.debug("Invalid UTF-8 sequence received from client: closing with 1007.")
-                self.conn.send_close(1007)
-                self._handle_parser_exception()
+                self._invalid_utf8()
                 return
             self._push({"type": "websocket.receive", "text": text})
         else:
