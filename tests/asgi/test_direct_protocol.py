@@ -191,6 +191,13 @@ async def test_client_gone_mid_handshake() -> None:
             pass
 
 
+HANDSHAKE = (
+    b"GET /lean-handshake-path?token=t HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
+    b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    b"Sec-WebSocket-Version: 13\r\nX-Big: " + b"b" * 500 + b"\r\n\r\n"
+)
+
+
 def masked(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
     """A client frame with an all-zero mask (so the payload stays readable)."""
     assert len(payload) < 126
@@ -264,20 +271,6 @@ class FakeTransport(asyncio.Transport):
         return {"peername": ("127.0.0.1", 5000), "sockname": ("127.0.0.1", 80)}.get(name, default)
 
 
-HANDSHAKE = (
-    b"GET /lean-handshake-path?token=t HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
-    b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-    b"Sec-WebSocket-Version: 13\r\nX-Big: " + b"b" * 500 + b"\r\n\r\n"
-)
-
-
-def client_frame(text: str) -> bytes:
-    """A masked (all-zero mask) client text frame."""
-    data = text.encode()
-    assert len(data) < 126
-    return bytes([0x81, 0x80 | len(data)]) + b"\x00\x00\x00\x00" + data
-
-
 class Harness:
     def __init__(self, app: Any) -> None:
         config = uvicorn.Config(
@@ -322,7 +315,7 @@ async def test_reading_pauses_until_the_app_takes_messages() -> None:
     scopes.clear()
 
     # Two messages in one read: the app has taken neither, so reading pauses.
-    h.protocol.data_received(client_frame("one") + client_frame("two"))
+    h.protocol.data_received(masked(0x1, b"one") + masked(0x1, b"two"))
     assert not h.transport.reading
     take.set()
     assert (await inbox.get())["text"] == "one"
@@ -335,7 +328,7 @@ async def test_reading_pauses_until_the_app_takes_messages() -> None:
     await asyncio.sleep(0.01)
     take.set()
     await asyncio.sleep(0.01)
-    h.protocol.data_received(client_frame("three"))
+    h.protocol.data_received(masked(0x1, b"three"))
     assert h.transport.reading
     assert (await inbox.get())["text"] == "three"
 
@@ -393,7 +386,7 @@ async def test_direct_writer() -> None:
     assert h.transport.written[start:] == b"\x81\x02hi"
     assert writer.buffered() == 7
     writer.abort_after(0.01)
-    h.protocol.data_received(client_frame("x"))  # the app closes
+    h.protocol.data_received(masked(0x1, b"x"))  # the app closes
     await asyncio.sleep(0.005)
     assert h.protocol.close_sent
     start = len(h.transport.written)
@@ -405,11 +398,8 @@ async def test_direct_writer() -> None:
 
 async def test_real_socket_accepts_after_upgrade(echo_server: str) -> None:
     """uvicorn's HTTP protocol hands the upgraded socket over (sanity, raw socket)."""
-    host, port = echo_server.split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(HANDSHAKE.replace(b"Host: h", f"Host: {echo_server}".encode()))
-    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
-    writer.write(client_frame("ping me"))
+    reader, writer = await upgraded(echo_server)
+    writer.write(masked(0x1, b"ping me"))
     assert await asyncio.wait_for(reader.readexactly(9), 5) == b"\x81\x07ping me"
     writer.close()
 
@@ -458,7 +448,7 @@ async def test_a_send_after_the_protocol_failed_the_connection_is_a_disconnect()
     h = Harness(app)
     h.protocol.data_received(HANDSHAKE)
     await asyncio.sleep(0.01)
-    h.protocol.data_received(client_frame("hello") + masked(0x3, b""))  # opcode 3 is reserved
+    h.protocol.data_received(masked(0x1, b"hello") + masked(0x3, b""))  # opcode 3 is reserved
     for _ in range(100):
         if outcome:
             break
